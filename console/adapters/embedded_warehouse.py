@@ -1,0 +1,151 @@
+"""The embedded warehouse: a fakesnow server (Snowflake emulated on DuckDB) on 127.0.0.1, persisted.
+
+The server attaches one DuckDB file per Snowflake database under ``<data_dir>/warehouse`` to its shared
+DuckDB instance once at start-up (a per-session ``FAKESNOW_DB_PATH`` cannot be shared), then serves the
+Snowflake HTTP protocol; the real Snowpark client connects to it with ``protocol="http"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.errors import WarehouseUnavailable
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Session
+
+    from console.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DATABASES = ("ANALYTICS", "RAW", "GENESYS")
+
+
+def databases(settings: Settings) -> list[str]:
+    """Every database the configured table names live in."""
+    names = {name.split(".")[0] for name in settings.tables.all().values()}
+    return sorted(names | set(DATABASES))
+
+
+def connection_parameters(settings: Settings) -> dict[str, Any]:
+    return {
+        "account": "fakesnow",
+        "user": "console",
+        "password": "embedded",
+        "host": settings.warehouse_host,
+        "port": settings.warehouse_port,
+        "protocol": "http",
+        "database": "ANALYTICS",
+        "schema": "CRON_STORE",
+        "session_parameters": {
+            "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
+            # fakesnow has no scoped temporary objects.
+            "PYTHON_SNOWPARK_USE_SCOPED_TEMP_OBJECTS": False,
+            "QUERY_TAG": settings.query_tag,
+        },
+        "login_timeout": 10,
+        "network_timeout": settings.statement_timeout_seconds,
+    }
+
+
+def is_listening(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def open_session(settings: Settings) -> Session:
+    """A real Snowpark session on the embedded warehouse; a clear error when it is not running."""
+    from snowflake.snowpark import Session
+
+    if not is_listening(settings.warehouse_host, settings.warehouse_port):
+        raise WarehouseUnavailable(
+            f"The embedded warehouse is not running on {settings.warehouse_host}:{settings.warehouse_port}.")
+    try:
+        return Session.builder.configs(connection_parameters(settings)).create()
+    except Exception as exc:  # the connector raises many kinds; all mean the same to a user
+        raise WarehouseUnavailable(f"Could not open a session on the embedded warehouse: {exc}") from None
+
+
+def prepare_instance(data_dir: Path, names: list[str]) -> Any:
+    """A fakesnow instance with each database attached from its file under ``data_dir``."""
+    from fakesnow import info_schema, macros
+    from fakesnow.instance import FakeSnow
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    instance = FakeSnow(db_path=data_dir)
+    conn = instance.duck_conn
+    for name in names:
+        db_file = data_dir / f"{name}.db"
+        existed = db_file.exists()
+        conn.execute(f"ATTACH DATABASE '{db_file}' AS {name}")
+        # fakesnow's information-schema views and macros live in each database; create them once per file.
+        if not existed or not conn.execute(
+            "select 1 from information_schema.schemata where catalog_name = ? and schema_name = '_fs_information_schema'",
+            [name],
+        ).fetchone():
+            conn.execute(info_schema.per_db_creation_sql(name))
+            conn.execute(macros.creation_sql(name))
+    return instance
+
+
+class WarehouseServer:
+    """The fakesnow HTTP server in a thread of this process (``python -m console warehouse``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.instance: Any = None
+
+    def start(self) -> None:
+        import fakesnow.server
+        import uvicorn
+
+        host, port = self.settings.warehouse_host, self.settings.warehouse_port
+        if is_listening(host, port):
+            raise WarehouseUnavailable(
+                f"Port {port} on {host} is already in use; another warehouse may be running.",
+                "Stop it, or set [warehouse] port in console.toml.")
+        self.instance = prepare_instance(self.settings.warehouse_dir, databases(self.settings))
+        fakesnow.server.shared_fs = self.instance
+        config = uvicorn.Config(fakesnow.server.app, host=host, port=port, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="warehouse", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise WarehouseUnavailable(f"The embedded warehouse did not start on {host}:{port}.")
+            time.sleep(0.05)
+        logger.info("embedded warehouse listening on %s:%s, data in %s", host, port, self.settings.warehouse_dir)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.instance is not None:
+            try:
+                self.instance.duck_conn.execute("CHECKPOINT")
+            except Exception:  # best effort: the WAL is replayed on the next start anyway
+                logger.warning("checkpoint on stop failed", exc_info=True)
+            self.instance.duck_conn.close()
+            self.instance = None
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()

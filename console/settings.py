@@ -1,0 +1,300 @@
+"""Typed settings from ``console.toml`` and secrets, validated at start-up.
+
+A missing or malformed key raises one ``ConfigError`` that names the file, the key and the expected form.
+``build_adapters`` is the one place that picks the embedded or the production stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from console.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS = ROOT / "console.toml"
+DEFAULT_SECRETS = ROOT / ".streamlit" / "secrets.toml"
+ROLES = ("viewer", "operator", "engineer", "admin")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class Milestone:
+    key: str
+    name: str
+    time: str  # HH:MM Eastern
+
+
+@dataclass(frozen=True)
+class TableNames:
+    outbound_lists: str
+    base_population: str
+    funnel_population: str
+    email_non_openers: str
+    config_history: str
+    accounts: str
+    loan_tape: str
+    loan_tape_loads: str
+    suppressions: str
+    list_automation_config: str
+    import_log: str
+    campaign_results: str
+
+    def all(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    mode: str
+    timezone: str
+    data_dir: Path
+    ui_port: int
+    console_url: str
+    warehouse_host: str
+    warehouse_port: int
+    query_tag: str
+    statement_timeout_seconds: int
+    state_url: str
+    workflow_spec: Path
+    max_parallel_tasks: int
+    sftp_outbox: Path
+    sftp_inbox: Path
+    tables: TableNames
+    milestones: tuple[Milestone, ...]
+    schedules: dict[str, Any]
+    thresholds: dict[str, float]
+    default_role: str
+    local_user: str
+    local_role: str
+    user_roles: dict[str, str]
+    demo_seed: int
+    demo_accounts: int
+    demo_history_days: int
+    secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def milestone(self, key: str) -> Milestone:
+        for milestone in self.milestones:
+            if milestone.key == key:
+                return milestone
+        raise ConfigError(f"{self.source}: no milestone with key '{key}' in [[milestones]].")
+
+    @property
+    def resolved_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{self.data_dir / 'state.db'}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
+
+
+class _Reader:
+    """Reads typed keys from a parsed TOML document and reports the first problem precisely."""
+
+    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
+        self.path = path
+        self.doc = doc
+
+    def fail(self, section: str, key: str, expected: str, got: Any = None) -> ConfigError:
+        where = f"[{section}] {key}" if section else key
+        found = "it is missing" if got is None else f"got {got!r}"
+        return ConfigError(f"{self.path}: {where}: expected {expected}; {found}.")
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.doc.get(name)
+        if not isinstance(value, dict):
+            raise self.fail("", f"[{name}]", "a table (section)", value)
+        return value
+
+    def get(self, section: str, key: str, kind: type, expected: str) -> Any:
+        value = self.section(section).get(key)
+        if kind is int and isinstance(value, bool):
+            raise self.fail(section, key, expected, value)
+        if not isinstance(value, kind):
+            raise self.fail(section, key, expected, value)
+        return value
+
+    def text(self, section: str, key: str, allowed: tuple[str, ...] | None = None) -> str:
+        expected = f"one of {', '.join(allowed)}" if allowed else "a string"
+        value = self.get(section, key, str, expected)
+        if allowed and value not in allowed:
+            raise self.fail(section, key, expected, value)
+        return str(value)
+
+    def integer(self, section: str, key: str, low: int, high: int) -> int:
+        expected = f"an integer from {low} to {high}"
+        value = self.get(section, key, int, expected)
+        if not low <= value <= high:
+            raise self.fail(section, key, expected, value)
+        return int(value)
+
+    def number(self, section: str, key: str, low: float, high: float) -> float:
+        expected = f"a number from {low} to {high}"
+        value = self.section(section).get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise self.fail(section, key, expected, value)
+        return float(value)
+
+    def hhmm(self, section: str, key: str) -> str:
+        value = self.get(section, key, str, 'a time "HH:MM" (24-hour, Eastern)')
+        if not _HHMM.match(value):
+            raise self.fail(section, key, 'a time "HH:MM" (24-hour, Eastern)', value)
+        return str(value)
+
+
+def _path(root: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+def load_secrets(path: Path | None = None) -> dict[str, Any]:
+    """Secrets from ``.streamlit/secrets.toml`` if it exists (never logged, never shown)."""
+    path = path or Path(os.environ.get("CONSOLE_SECRETS", DEFAULT_SECRETS))
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+
+
+def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None = None) -> Settings:
+    """Load and validate settings. ``CONSOLE_SETTINGS`` overrides the default file."""
+    path = Path(path or os.environ.get("CONSOLE_SETTINGS") or DEFAULT_SETTINGS).resolve()
+    if not path.exists():
+        raise ConfigError(f"{path}: settings file not found.", "Create it from the committed console.toml.")
+    try:
+        with path.open("rb") as handle:
+            doc = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    r = _Reader(path, doc)
+    root = path.parent
+
+    timezone = r.text("console", "timezone")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("console", "timezone", "an IANA time zone such as America/New_York", timezone) from None
+    if timezone != "America/New_York":
+        # The business calendar and the guide's timeline are Eastern; other zones are not supported yet.
+        raise r.fail("console", "timezone", '"America/New_York" (the only zone supported)', timezone)
+
+    tables_doc = r.section("tables")
+    table_values = {}
+    for name in TableNames.__dataclass_fields__:
+        value = tables_doc.get(name)
+        if not isinstance(value, str) or not _TABLE.match(value):
+            raise r.fail("tables", name, "a fully qualified name DATABASE.SCHEMA.TABLE", value)
+        table_values[name] = value.upper()
+
+    raw_milestones = doc.get("milestones")
+    if not isinstance(raw_milestones, list) or not raw_milestones:
+        raise r.fail("", "[[milestones]]", "an array of tables with key, name and time", raw_milestones)
+    milestones = []
+    for index, item in enumerate(raw_milestones):
+        sub = _Reader(path, {f"milestones[{index}]": item})
+        section = f"milestones[{index}]"
+        milestones.append(Milestone(sub.text(section, "key"), sub.text(section, "name"), sub.hhmm(section, "time")))
+    keys = [m.key for m in milestones]
+    for required in ("workflow_start", "workflow_target", "genesys_upload", "ready", "results_export"):
+        if required not in keys:
+            raise r.fail("", "[[milestones]]", f"a milestone with key = \"{required}\"", keys)
+
+    schedules = {
+        "workflow": r.hhmm("schedules", "workflow"),
+        "genesys_upload": r.hhmm("schedules", "genesys_upload"),
+        "results_export": r.hhmm("schedules", "results_export"),
+        "heartbeat_seconds": r.integer("schedules", "heartbeat_seconds", 1, 3600),
+        "action_poll_seconds": r.integer("schedules", "action_poll_seconds", 1, 300),
+        "misfire_grace_seconds": r.integer("schedules", "misfire_grace_seconds", 1, 86400),
+    }
+    for key in ("workflow", "genesys_upload", "results_export"):
+        if schedules[key][:2] in ("01", "02"):
+            raise r.fail("schedules", key, "a time outside 01:00-02:59 (DST makes those fire twice or never)",
+                         schedules[key])
+
+    users = r.section("roles").get("users", {})
+    if not isinstance(users, dict) or any(v not in ROLES for v in users.values()):
+        raise r.fail("roles", "users", f"a table of e-mail = role with roles among {', '.join(ROLES)}", users)
+
+    data_dir = _path(root, os.environ.get("CONSOLE_DATA_DIR") or r.text("console", "data_dir"))
+    port_env = os.environ.get("CONSOLE_WAREHOUSE_PORT")
+    warehouse_port = int(port_env) if port_env else r.integer("warehouse", "port", 1024, 65535)
+    spec = _path(root, r.text("workflow", "spec"))
+    return Settings(
+        source=path,
+        mode=r.text("console", "mode", ("auto", "embedded", "production")),
+        timezone=timezone,
+        data_dir=data_dir,
+        ui_port=r.integer("console", "ui_port", 1024, 65535),
+        console_url=r.text("console", "console_url"),
+        warehouse_host=r.text("warehouse", "host", ("127.0.0.1", "localhost")),
+        warehouse_port=warehouse_port,
+        query_tag=r.text("warehouse", "query_tag"),
+        statement_timeout_seconds=r.integer("warehouse", "statement_timeout_seconds", 1, 86400),
+        state_url=os.environ.get("CONSOLE_STATE_URL") or r.text("state", "url"),
+        workflow_spec=spec,
+        max_parallel_tasks=r.integer("workflow", "max_parallel_tasks", 1, 32),
+        sftp_outbox=_rebase(root, r.text("workflow", "sftp_outbox"), data_dir),
+        sftp_inbox=_rebase(root, r.text("workflow", "sftp_inbox"), data_dir),
+        tables=TableNames(**table_values),
+        milestones=tuple(milestones),
+        schedules=schedules,
+        thresholds={
+            "heartbeat_stale_seconds": r.number("thresholds", "heartbeat_stale_seconds", 5, 86400),
+            "import_reject_tolerance": r.number("thresholds", "import_reject_tolerance", 0, 1),
+        },
+        default_role=r.text("roles", "default_role", ROLES),
+        local_user=r.text("roles", "local_user"),
+        local_role=r.text("roles", "local_role", ROLES),
+        user_roles={str(k).lower(): str(v) for k, v in users.items()},
+        demo_seed=r.integer("demo", "seed", 0, 2**31 - 1),
+        demo_accounts=r.integer("demo", "accounts", 1000, 5_000_000),
+        demo_history_days=r.integer("demo", "history_days", 5, 400),
+        secrets=secrets if secrets is not None else load_secrets(),
+    )
+
+
+def _rebase(root: Path, value: str, data_dir: Path) -> Path:
+    """Paths under the default ``.data`` follow ``data_dir`` when it is moved (tests, CONSOLE_DATA_DIR)."""
+    if value.startswith(".data/"):
+        return data_dir / value.removeprefix(".data/")
+    return _path(root, value)
+
+
+def snowflake_connection(settings: Settings) -> dict[str, Any] | None:
+    """The production Snowflake connection from secrets ``[connections.snowflake]`` or ``SNOWFLAKE_*`` env."""
+    conn = settings.secrets.get("connections", {}).get("snowflake")
+    if isinstance(conn, dict) and conn.get("account"):
+        return dict(conn)
+    if os.environ.get("SNOWFLAKE_ACCOUNT"):
+        keys = ("account", "user", "password", "role", "warehouse", "database", "schema", "authenticator",
+                "private_key_file")
+        return {k: os.environ[f"SNOWFLAKE_{k.upper()}"] for k in keys if os.environ.get(f"SNOWFLAKE_{k.upper()}")}
+    return None
+
+
+def resolve_mode(settings: Settings) -> str:
+    """``embedded`` or ``production``; ``auto`` is production exactly when Snowflake is configured."""
+    if settings.mode != "auto":
+        return settings.mode
+    return "production" if snowflake_connection(settings) else "embedded"
+
+
+SECRET_WORDS = ("password", "token", "secret", "private_key", "passphrase", "webhook")
+
+
+def redacted(value: Any) -> Any:
+    """A copy of a settings/secrets mapping with every secret-looking value replaced."""
+    if isinstance(value, dict):
+        return {k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redacted(v)) for k, v in value.items()}
+    return value
