@@ -298,3 +298,62 @@ def redacted(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redacted(v)) for k, v in value.items()}
     return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The one place that picks the embedded or the production stack.
+
+
+@dataclass
+class Adapters:
+    """Everything the pages, the worker and the CLI talk to, built once from settings."""
+
+    settings: Settings
+    mode: str  # "embedded" | "production"
+    spec: Any  # console.workflow.WorkflowSpec
+    store: Any  # console.store.StateStore
+    warehouse: Any  # console.adapters.warehouse.Warehouse
+    engine: Any  # console.adapters.local_engine.LocalEngine (Databricks adapter in production)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "embedded"
+
+    def task_context(self, session: Any, business_date: Any, task_key: str = "", run_id: int | None = None,
+                     start_date: Any = None) -> Any:
+        from jobs.context import TaskContext
+
+        return TaskContext(session=session, business_date=business_date, tables=self.settings.tables,
+                           sftp_outbox=self.settings.sftp_outbox, sftp_inbox=self.settings.sftp_inbox,
+                           task_key=self.spec.task(task_key).short_key if task_key else "", run_id=run_id,
+                           start_date=start_date)
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """Build the whole adapter set. Nothing else reads the mode."""
+    from console.adapters.local_engine import LocalEngine
+    from console.adapters.warehouse import Warehouse
+    from console.store import StateStore
+    from console.workflow import load_workflow
+
+    mode = resolve_mode(settings)
+    spec = load_workflow(settings.workflow_spec)
+    store = StateStore(settings.resolved_state_url)
+    if mode == "embedded":
+        from console.adapters import embedded_warehouse
+
+        warehouse = Warehouse(lambda: embedded_warehouse.open_session(settings),
+                              f"embedded warehouse ({settings.warehouse_host}:{settings.warehouse_port})")
+    else:
+        from console.adapters import snowflake
+
+        conn = snowflake_connection(settings) or {}
+        warehouse = Warehouse(lambda: snowflake.open_session(settings, conn),
+                              f"Snowflake account {conn.get('account', '?')}")
+        raise ConfigError(
+            f"{settings.source}: production mode needs the Databricks engine adapter, which is not built yet.",
+            'Set [console] mode = "embedded" (or remove the Snowflake connection) to use the embedded stack.')
+    adapters = Adapters(settings=settings, mode=mode, spec=spec, store=store, warehouse=warehouse, engine=None)
+    adapters.engine = LocalEngine(store, spec, warehouse, context_factory=adapters.task_context,
+                                  max_parallel=settings.max_parallel_tasks)
+    return adapters

@@ -127,7 +127,7 @@ def _job_definition(path: Path, doc: Any) -> tuple[str, dict[str, Any]]:
     return str(name), job
 
 
-def load_workflow(path: Path | str, check_code: bool = True) -> WorkflowSpec:
+def load_workflow(path: Path | str, check_code: bool = True, tasks_package: str = TASKS_PACKAGE) -> WorkflowSpec:
     """Load and validate a job spec: duplicate keys, unknown ``depends_on``, cycles and missing task code."""
     path = Path(path)
     try:
@@ -151,7 +151,7 @@ def load_workflow(path: Path | str, check_code: bool = True) -> WorkflowSpec:
         module_name = params.get("task")
         if not isinstance(module_name, str) or not module_name.isidentifier():
             raise ConfigError(f"{path}: task '{key}': python_wheel_task.named_parameters.task must name a module "
-                              f"in jobs/tasks/ (got {module_name!r}).")
+                              f"in {tasks_package.replace('.', '/')}/ (got {module_name!r}).")
         run_if = raw.get("run_if", "ALL_SUCCESS")
         if run_if not in RUN_IF:
             raise ConfigError(f"{path}: task '{key}': run_if must be one of {', '.join(RUN_IF)} (got {run_if!r}).")
@@ -162,7 +162,7 @@ def load_workflow(path: Path | str, check_code: bool = True) -> WorkflowSpec:
             raise ConfigError(f"{path}: task '{key}': depends_on must be a list of {{task_key: …}}.") from None
         tasks.append(TaskSpec(
             key=key,
-            module=f"{TASKS_PACKAGE}.{module_name}",
+            module=f"{tasks_package}.{module_name}",
             depends_on=depends_on,
             run_if=run_if,
             max_retries=int(raw.get("max_retries", 0) or 0),

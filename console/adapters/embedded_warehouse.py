@@ -88,7 +88,8 @@ def prepare_instance(data_dir: Path, names: list[str]) -> Any:
         conn.execute(f"ATTACH DATABASE '{db_file}' AS {name}")
         # fakesnow's information-schema views and macros live in each database; create them once per file.
         if not existed or not conn.execute(
-            "select 1 from information_schema.schemata where catalog_name = ? and schema_name = '_fs_information_schema'",
+            "select 1 from information_schema.schemata"
+            " where catalog_name = ? and schema_name = '_fs_information_schema'",
             [name],
         ).fetchone():
             conn.execute(info_schema.per_db_creation_sql(name))

@@ -1,0 +1,278 @@
+"""The console's one command line: ``python -m console --help``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from console.errors import ConsoleError, InvalidRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger("console")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("snowflake", "fakesnow", "fakesnow.server", "uvicorn", "apscheduler.executors",
+                  "apscheduler.scheduler", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+def _adapters():  # type: ignore[no-untyped-def]
+    from console.settings import build_adapters, load_settings
+
+    return build_adapters(load_settings())
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def cmd_check(_: argparse.Namespace) -> int:
+    from console.settings import load_settings, resolve_mode
+    from console.workflow import load_workflow
+
+    settings = load_settings()
+    spec = load_workflow(settings.workflow_spec)
+    print(f"settings OK: {settings.source}")
+    print(f"workflow OK: {spec.path} ({spec.job_name}, {len(spec.tasks)} tasks)")
+    print(f"mode: {resolve_mode(settings)}")
+    return 0
+
+
+def cmd_warehouse(_: argparse.Namespace) -> int:
+    from console.adapters.embedded_warehouse import WarehouseServer
+    from console.settings import load_settings
+
+    settings = load_settings()
+    server = WarehouseServer(settings)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(f"embedded warehouse on {settings.warehouse_host}:{settings.warehouse_port} "
+          f"(data in {settings.warehouse_dir}); Ctrl-C stops it", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from console.worker import run_worker
+
+    run_worker(_adapters())
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from console import demo
+
+    adapters = _adapters()
+    if not adapters.is_demo:
+        raise InvalidRequest("seed only works on the embedded stack (demo data); this is production mode.")
+    summary = demo.ensure_demo(adapters, progress=_progress, days=args.days, accounts=args.accounts,
+                               force=args.force)
+    print(summary)
+    return 0
+
+
+def cmd_run_workflow(args: argparse.Namespace) -> int:
+    from console import demo
+    from console.clock import SystemClock, business_date
+    from console.status import check_date
+
+    adapters = _adapters()
+    day = check_date(args.date or business_date(SystemClock().now()), SystemClock())
+    if adapters.is_demo:
+        print(f"preparing upstream feeds for {day} (demo loan tape, SFTP drop)", flush=True)
+        demo.prepare_day(adapters, day)
+    run = adapters.engine.trigger(day, os.environ.get("USER", "cli"), trigger="MANUAL", rerun=args.rerun)
+    if run.state.is_terminal and not args.rerun:
+        print(f"run {run.run_id} for {day} already ended: {run.state.label} (use --rerun for a new run)")
+    else:
+        print(f"run {run.run_id} for {day}: executing {len(adapters.spec.tasks)} tasks", flush=True)
+        started = time.perf_counter()
+        run = adapters.engine.execute(run.run_id)
+        print(f"run {run.run_id} {run.state.label} in {time.perf_counter() - started:.1f} s")
+    for task in run.tasks:
+        line = f"  {task.state.label:16} {task.task_key}"
+        if task.duration_seconds is not None:
+            line += f"  ({task.duration_seconds:.1f} s, attempt {task.attempt})"
+        if task.error_message and task.state.value != "succeeded":
+            line += f"\n      {task.error_message}"
+        print(line)
+    return 0 if run.state.value == "succeeded" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from console.clock import SystemClock
+    from console.status import check_date, day_status
+
+    adapters = _adapters()
+    day = check_date(args.date, SystemClock()) if args.date else None
+    status = day_status(adapters, day)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+        return 0
+    data = status.to_json()
+    wf = data["workflow"]
+    print(f"{data['business_date']}  mode {data['mode']}  workflow {wf['state']} "
+          f"({wf['tasks_done']}/{wf['tasks_total']} tasks)  worker: {data['worker']['message']}")
+    for m in data["milestones"]:
+        print(f"  {m['planned'][11:16]}  {m['status']:8} {m['name']}: {m['detail']}")
+    for item in data["lists"]:
+        print(f"  {item['records']:>9,}  {item['channel']:5} {item['list_name']}")
+    if data["warehouse_error"]:
+        print(f"  warehouse: {data['warehouse_error']}")
+    return 0
+
+
+def cmd_ui(_: argparse.Namespace) -> int:
+    from console.settings import load_settings
+
+    settings = load_settings()
+    return subprocess.call(_ui_command(settings.ui_port), cwd=ROOT)
+
+
+def _ui_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Warehouse + worker + UI together; Ctrl-C stops all three."""
+    from console import demo
+    from console.adapters.embedded_warehouse import is_listening
+    from console.settings import build_adapters, load_settings
+
+    settings = load_settings()
+    adapters = build_adapters(settings)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    started = time.perf_counter()
+
+    def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        print(f"starting {name}", flush=True)
+        child = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+        children.append(child)
+        return child
+
+    try:
+        if adapters.is_demo:
+            if is_listening(settings.warehouse_host, settings.warehouse_port):
+                raise ConsoleError(f"Port {settings.warehouse_port} is already in use: is another console running?",
+                                   "Stop it (Ctrl-C in its terminal) or change [warehouse] port in console.toml.")
+            warehouse = spawn("embedded warehouse", [sys.executable, "-m", "console", "warehouse"])
+            _wait_for(lambda: is_listening(settings.warehouse_host, settings.warehouse_port), 60,
+                      lambda: warehouse.poll() is None, "the embedded warehouse")
+            print(demo.ensure_demo(adapters, progress=_progress), flush=True)
+        spawn("worker", [sys.executable, "-m", "console", "worker"])
+        ui = spawn("UI", _ui_command(settings.ui_port))
+        _wait_for(lambda: _healthy(settings.ui_port), 60, lambda: ui.poll() is None, "the UI")
+        print(f"console ready at http://127.0.0.1:{settings.ui_port} after {time.perf_counter() - started:.1f} s "
+              "(Ctrl-C stops it)", flush=True)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"a console process exited (code {child.returncode}); stopping the others", flush=True)
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in reversed(children):
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        print("console stopped", flush=True)
+
+
+def _healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _wait_for(ready: Callable[[], bool], seconds: float, alive: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if not alive():
+            raise ConsoleError(f"{what} exited during start-up.", "Read its messages above.")
+        if time.monotonic() > deadline:
+            raise ConsoleError(f"{what} did not become ready within {seconds:.0f} s.")
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m console",
+                                     description="Outbound Ops Console: the daily outbound-list pipeline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", help="warehouse + worker + UI together (what `make run` calls); Ctrl-C stops all")
+    sub.add_parser("ui", help="the Streamlit UI only")
+    sub.add_parser("worker", help="the scheduler worker (APScheduler) only")
+    sub.add_parser("warehouse", help="the embedded warehouse (fakesnow server) only")
+    seed = sub.add_parser("seed", help="build the demo history (embedded stack)")
+    seed.add_argument("--days", type=int, help="business days of history (default from console.toml)")
+    seed.add_argument("--accounts", type=int, help="synthetic accounts (default from console.toml)")
+    seed.add_argument("--force", action="store_true", help="rebuild even if a history exists")
+    run = sub.add_parser("run-workflow", help="run the workflow for a business date to completion")
+    run.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
+    run.add_argument("--rerun", action="store_true", help="start a new run even if the date has one")
+    status = sub.add_parser("status", help="status of a business date")
+    status.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    sub.add_parser("check", help="validate console.toml and the workflow file")
+    return parser
+
+
+COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
+            "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except ConsoleError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""The local workflow engine: runs the job spec's DAG in the worker, records runs shaped like Databricks.
+
+Reads (runs, tasks, history) work from any process. Actions from the UI are written as request rows
+(``submit``) that the worker claims and executes (``process_requests``); the CLI may execute directly.
+A run is recorded in ``runs``; every task attempt is a row of ``task_runs``; repairs add rows with their
+``repair_id`` inside the same run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from console.adapters.warehouse import Warehouse
+from console.errors import InvalidRequest, NotFound
+from console.model import RERUNNABLE, ActionResult, Run, TaskRun, TaskState, console_state
+from console.store import StateStore, action_requests, repairs, runs, task_runs
+from console.workflow import WorkflowSpec
+
+logger = logging.getLogger(__name__)
+
+FAILED_RESULTS = {"FAILED", "TIMEDOUT", "UPSTREAM_FAILED", "INTERNAL_ERROR"}
+CANCELED_RESULTS = {"CANCELED", "UPSTREAM_CANCELED"}
+ContextFactory = Callable[[Any, dt.date, str, int], Any]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def executor_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _task_run(row: Any) -> TaskRun:
+    return TaskRun(
+        task_key=row.task_key,
+        state=console_state(row.life_cycle_state, row.result_state),
+        attempt=row.attempt,
+        life_cycle_state=row.life_cycle_state,
+        result_state=row.result_state,
+        start=row.start_time,
+        end=row.end_time,
+        setup_seconds=row.setup_seconds,
+        execution_seconds=row.execution_seconds,
+        error_message=row.error_message,
+        error_trace=row.error_trace,
+        repair_id=row.repair_id,
+        output=row.output,
+    )
+
+
+class LocalEngine:
+    """Executes and records workflow runs of one job spec."""
+
+    kind = "local"
+
+    def __init__(self, store: StateStore, spec: WorkflowSpec, warehouse: Warehouse | None = None,
+                 context_factory: ContextFactory | None = None, max_parallel: int = 3,
+                 retry_interval_scale: float = 0.01) -> None:
+        self.store = store
+        self.spec = spec
+        self.warehouse = warehouse
+        self.context_factory = context_factory
+        self.max_parallel = max_parallel
+        # Retries wait min_retry_interval_millis × scale: the spec's 1-5 min waits are for Databricks clusters.
+        self.retry_interval_scale = retry_interval_scale
+
+    # ---------------------------------------------------------------- reads
+    def list_runs(self, start: dt.date, end: dt.date, with_tasks: bool = True) -> list[Run]:
+        """Runs of business dates ``start``..``end``, newest first."""
+        with self.store.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs).where(runs.c.business_date.between(start, end), runs.c.job_name == self.spec.job_name)
+                .order_by(runs.c.business_date.desc(), runs.c.run_id.desc())
+            ).all()
+            attempts: dict[int, list[Any]] = {}
+            if with_tasks and rows:
+                ids = [r.run_id for r in rows]
+                for t in conn.execute(sa.select(task_runs).where(task_runs.c.run_id.in_(ids))
+                                      .order_by(task_runs.c.id)):
+                    attempts.setdefault(t.run_id, []).append(t)
+        return [self._run(r, attempts.get(r.run_id, []), []) for r in rows]
+
+    def get_run(self, run_id: int) -> Run:
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise NotFound(f"There is no run {run_id}.")
+            attempts = conn.execute(sa.select(task_runs).where(task_runs.c.run_id == run_id)
+                                    .order_by(task_runs.c.id)).all()
+            reps = conn.execute(sa.select(repairs).where(repairs.c.run_id == run_id)
+                                .order_by(repairs.c.repair_id)).all()
+        return self._run(row, attempts, [dict(r._mapping) for r in reps])
+
+    def run_for_date(self, day: dt.date) -> Run | None:
+        """The latest run of the business date, or None."""
+        with self.store.connect() as conn:
+            run_id = conn.execute(
+                sa.select(runs.c.run_id).where(runs.c.business_date == day, runs.c.job_name == self.spec.job_name)
+                .order_by(runs.c.run_id.desc()).limit(1)
+            ).scalar()
+        return self.get_run(run_id) if run_id is not None else None
+
+    def task_history(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        """Final attempt of every task of the latest run per day (for medians, grids and ETAs)."""
+        out = []
+        for run in self.list_runs(start, end):
+            for task in run.tasks:
+                out.append({"business_date": run.business_date, "run_id": run.run_id, "task_key": task.task_key,
+                            "state": task.state.value, "start": task.start, "end": task.end,
+                            "duration_seconds": task.duration_seconds, "attempt": task.attempt})
+        return out
+
+    def _run(self, row: Any, attempt_rows: list[Any], repair_rows: list[dict[str, Any]]) -> Run:
+        attempts = [_task_run(a) for a in attempt_rows]
+        latest: dict[str, TaskRun] = {}
+        for attempt in attempts:
+            latest[attempt.task_key] = attempt
+        tasks = [latest.get(key) or TaskRun(task_key=key, state=TaskState.PENDING, life_cycle_state="PENDING")
+                 for key in self.spec.keys]
+        return Run(
+            run_id=row.run_id, job_name=row.job_name, business_date=row.business_date,
+            state=console_state(row.life_cycle_state, row.result_state), life_cycle_state=row.life_cycle_state,
+            result_state=row.result_state, trigger=row.trigger, requested_by=row.requested_by,
+            start=row.start_time, end=row.end_time, state_message=row.state_message or "", source=row.source,
+            tasks=tasks, attempts=attempts, repairs=repair_rows,
+        )
+
+    # ---------------------------------------------------------------- requests (what the UI calls)
+    def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,
+               run_id: int | None = None, task_keys: list[str] | None = None) -> ActionResult:
+        """Queue an action for the worker. The same key twice (a double click) queues it once."""
+        if kind not in ("trigger", "repair", "cancel"):
+            raise InvalidRequest(f"Unknown action '{kind}'.")
+        keys = [self.spec.task(k).key for k in task_keys or []]
+        with self.store.begin() as conn:
+            existing = conn.execute(sa.select(action_requests)
+                                    .where(action_requests.c.idempotency_key == idempotency_key)).first()
+            if existing is not None:
+                return ActionResult(True, f"Already requested (request {existing.id}, {existing.status}).",
+                                    existing.id, existing.run_id)
+            request_id = conn.execute(action_requests.insert().values(
+                kind=kind, business_date=business_date, run_id=run_id, task_keys=json.dumps(keys),
+                requested_by=requested_by, requested_at=_now(), idempotency_key=idempotency_key,
+                status="pending", message="")).inserted_primary_key[0]
+        return ActionResult(True, f"Requested: the worker will {kind} within seconds (request {request_id}).",
+                            request_id, run_id)
+
+    def request_status(self, request_id: int) -> dict[str, Any]:
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(action_requests).where(action_requests.c.id == request_id)).first()
+        if row is None:
+            raise NotFound(f"There is no action request {request_id}.")
+        return dict(row._mapping)
+
+    def process_requests(self, background: Callable[[Callable[[], None]], None] | None = None) -> int:
+        """Claim pending requests and carry them out; long work goes to ``background`` if given."""
+        handled = 0
+        while True:
+            with self.store.begin() as conn:
+                row = conn.execute(sa.select(action_requests).where(action_requests.c.status == "pending")
+                                   .order_by(action_requests.c.id).limit(1)).first()
+                if row is None:
+                    return handled
+                claimed = conn.execute(action_requests.update()
+                                       .where(action_requests.c.id == row.id, action_requests.c.status == "pending")
+                                       .values(status="running")).rowcount
+            if not claimed:
+                continue
+            handled += 1
+            job = self._request_job(row)
+            if background is None or row.kind == "cancel":
+                job()
+            else:
+                background(job)
+
+    def _request_job(self, row: Any) -> Callable[[], None]:
+        def finish(status: str, message: str, run_id: int | None = None) -> None:
+            values: dict[str, Any] = {"status": status, "message": message, "finished_at": _now()}
+            if run_id is not None:
+                values["run_id"] = run_id
+            with self.store.begin() as conn:
+                conn.execute(action_requests.update().where(action_requests.c.id == row.id).values(**values))
+
+        def job() -> None:
+            try:
+                if row.kind == "trigger":
+                    run = self.trigger(row.business_date, row.requested_by, trigger="MANUAL", rerun=True,
+                                       idempotency_key=f"request:{row.id}")
+                    finish("running", f"Run {run.run_id} started.", run.run_id)
+                    run = self.execute(run.run_id)
+                    finish("done", f"Run {run.run_id} {run.state.label}.", run.run_id)
+                elif row.kind == "repair":
+                    keys = json.loads(row.task_keys) or None
+                    rerun = self.repair(row.run_id, keys, row.requested_by)
+                    finish("done", f"Repair of run {row.run_id}: reran {len(rerun)} task(s); run "
+                                   f"{self.get_run(row.run_id).state.label}.", row.run_id)
+                else:
+                    message = self.cancel(row.run_id, row.requested_by)
+                    finish("done", message, row.run_id)
+            except Exception as exc:  # a request must never kill the worker; say what went wrong
+                logger.exception("action request %s (%s) failed", row.id, row.kind)
+                finish("failed", str(exc))
+
+        return job
+
+    # ---------------------------------------------------------------- execution (worker / CLI)
+    def trigger(self, business_date: dt.date, requested_by: str, trigger: str = "SCHEDULE", rerun: bool = False,
+                idempotency_key: str | None = None) -> Run:
+        """Create the run of a business date; without ``rerun`` a second trigger returns the existing run."""
+        key = idempotency_key if rerun and idempotency_key else f"{self.spec.job_name}:{business_date}"
+        if rerun and not idempotency_key:
+            key = f"{self.spec.job_name}:{business_date}:rerun:{time.time_ns()}"
+        with self.store.begin() as conn:
+            existing = conn.execute(sa.select(runs.c.run_id).where(runs.c.idempotency_key == key)).scalar()
+            if existing is None:
+                try:
+                    with conn.begin_nested():
+                        existing = conn.execute(runs.insert().values(
+                            job_name=self.spec.job_name, business_date=business_date, trigger=trigger,
+                            requested_by=requested_by, idempotency_key=key, life_cycle_state="PENDING",
+                            state_message="Waiting for the worker.", created_at=_now(),
+                        )).inserted_primary_key[0]
+                except sa.exc.IntegrityError:  # another process created it a moment ago
+                    existing = conn.execute(sa.select(runs.c.run_id).where(runs.c.idempotency_key == key)).scalar()
+        return self.get_run(int(existing))
+
+    def execute(self, run_id: int, wait_if_other: bool = True, poll: float = 0.5) -> Run:
+        """Run a PENDING run to its end. If another process owns it, wait for it to finish."""
+        with self.store.begin() as conn:
+            claimed = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.life_cycle_state == "PENDING")
+                                   .values(life_cycle_state="RUNNING", start_time=_now(), executor=executor_id(),
+                                           state_message="")).rowcount
+        if not claimed:
+            run = self.get_run(run_id)
+            while wait_if_other and not run.state.is_terminal and run.life_cycle_state in ("RUNNING", "TERMINATING",
+                                                                                             "PENDING"):
+                time.sleep(poll)
+                run = self.get_run(run_id)
+            return run
+        run = self.get_run(run_id)
+        self._execute_tasks(run, set(self.spec.keys), repair_id=None)
+        return self._finish_run(run_id)
+
+    def repair(self, run_id: int, task_keys: list[str] | None, requested_by: str, reason: str = "") -> list[str]:
+        """Rerun failed tasks (or ``task_keys``) and their dependents inside the same run."""
+        run = self.get_run(run_id)
+        if not run.state.is_terminal:
+            raise InvalidRequest(f"Run {run_id} is still {run.state.label}; repair it once it has finished.",
+                                 "Wait for the run to end, or cancel it first.")
+        if task_keys:
+            chosen = {self.spec.task(k).key for k in task_keys}
+        else:
+            chosen = {t.task_key for t in run.tasks if t.state in RERUNNABLE}
+            if not chosen:
+                raise InvalidRequest(f"Run {run_id} has no failed task to repair.",
+                                     "Pick the task to rerun explicitly.")
+        rerun = self.spec.descendants(chosen)
+        with self.store.begin() as conn:
+            claimed = conn.execute(runs.update().where(runs.c.run_id == run_id,
+                                                       runs.c.life_cycle_state.in_(("TERMINATED", "INTERNAL_ERROR")))
+                                   .values(life_cycle_state="RUNNING", result_state=None, end_time=None,
+                                           executor=executor_id(), state_message=f"Repairing {len(rerun)} task(s)"))
+            if not claimed.rowcount:
+                raise InvalidRequest(f"Run {run_id} is already being repaired or run.")
+            repair_id = conn.execute(repairs.insert().values(
+                run_id=run_id, requested_by=requested_by, requested_at=_now(),
+                task_keys=json.dumps([k for k in self.spec.keys if k in rerun]), reason=reason)).inserted_primary_key[0]
+        self._execute_tasks(self.get_run(run_id), rerun, repair_id=repair_id)
+        self._finish_run(run_id)
+        return [k for k in self.spec.keys if k in rerun]
+
+    def cancel(self, run_id: int, requested_by: str) -> str:
+        """Ask a running run to stop: running attempts finish, nothing new starts."""
+        with self.store.begin() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise NotFound(f"There is no run {run_id}.")
+            if row.life_cycle_state == "PENDING":
+                conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                    life_cycle_state="TERMINATED", result_state="CANCELED", end_time=_now(),
+                    state_message=f"Canceled by {requested_by} before it started."))
+                return f"Run {run_id} canceled before it started."
+            if row.life_cycle_state != "RUNNING":
+                return f"Run {run_id} is not running ({(row.result_state or row.life_cycle_state).lower()}); " \
+                       "nothing to cancel."
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                life_cycle_state="TERMINATING", state_message=f"Cancel requested by {requested_by}."))
+        return f"Run {run_id} is stopping: running tasks finish their attempt, nothing new starts."
+
+    def recover_orphans(self) -> list[int]:
+        """Runs left RUNNING by a killed worker: mark them and their running tasks failed."""
+        now = _now()
+        message = "The worker stopped while this was running. Repair the run to rerun the unfinished tasks."
+        with self.store.begin() as conn:
+            ids = [r.run_id for r in conn.execute(sa.select(runs.c.run_id).where(
+                runs.c.life_cycle_state.in_(("RUNNING", "TERMINATING"))))]
+            for run_id in ids:
+                conn.execute(task_runs.update().where(task_runs.c.run_id == run_id,
+                                                      task_runs.c.life_cycle_state.in_(("RUNNING", "PENDING")))
+                             .values(life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=now,
+                                     error_message=message))
+                conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                    life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=now, state_message=message))
+            conn.execute(action_requests.update().where(action_requests.c.status == "running")
+                         .values(status="failed", message=message, finished_at=now))
+        for run_id in ids:
+            logger.warning("run %s was left running by a stopped worker; marked failed", run_id)
+        return ids
+
+    # ---------------------------------------------------------------- internals
+    def _cancel_requested(self, run_id: int) -> bool:
+        with self.store.connect() as conn:
+            return conn.execute(sa.select(runs.c.life_cycle_state).where(runs.c.run_id == run_id)).scalar() \
+                == "TERMINATING"
+
+    def _execute_tasks(self, run: Run, to_run: set[str], repair_id: int | None) -> None:
+        results: dict[str, str] = {t.task_key: t.result_state or "" for t in run.tasks if t.task_key not in to_run}
+        next_attempt = {t.task_key: (t.attempt + 1 if t.start else 0) for t in run.tasks}
+        pending = [k for k in self.spec.topological_order() if k in to_run]
+        running: dict[cf.Future[str], str] = {}
+        with cf.ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="task") as pool:
+            while pending or running:
+                canceled = self._cancel_requested(run.run_id)
+                for key in list(pending):
+                    deps = self.spec.task(key).depends_on
+                    if any(d in pending or d in running.values() for d in deps):
+                        continue
+                    pending.remove(key)
+                    verdict = "CANCELED" if canceled else self._run_if(key, [results.get(d, "") for d in deps])
+                    if verdict == "RUN":
+                        running[pool.submit(self._attempts, run, key, next_attempt[key], repair_id)] = key
+                    else:
+                        results[key] = verdict
+                        self._record_skip(run.run_id, key, next_attempt[key], repair_id, verdict)
+                if not running:
+                    continue
+                done, _ = cf.wait(list(running), timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    results[key] = future.result()
+
+    def _run_if(self, key: str, upstream: list[str]) -> str:
+        """``RUN`` or the result to record instead, by the task's ``run_if`` and its upstream results."""
+        if not upstream:
+            return "RUN"
+        ok = [r in ("SUCCESS", "SUCCESS_WITH_FAILURES") for r in upstream]
+        failed = [r in FAILED_RESULTS for r in upstream]
+        canceled = [r in CANCELED_RESULTS for r in upstream]
+        rule = self.spec.task(key).run_if
+        run = {
+            "ALL_SUCCESS": all(ok),
+            "ALL_DONE": True,
+            "NONE_FAILED": not any(failed) and not any(canceled),
+            "AT_LEAST_ONE_SUCCESS": any(ok),
+            "ALL_FAILED": all(failed),
+            "AT_LEAST_ONE_FAILED": any(failed),
+        }[rule]
+        if run:
+            return "RUN"
+        if any(canceled) and not any(failed):
+            return "UPSTREAM_CANCELED"
+        return "UPSTREAM_FAILED" if any(failed) else "EXCLUDED"
+
+    def _record_skip(self, run_id: int, key: str, attempt: int, repair_id: int | None, result: str) -> None:
+        now = _now()
+        message = {"UPSTREAM_FAILED": "Not run: an upstream task failed.",
+                   "UPSTREAM_CANCELED": "Not run: the run was canceled.",
+                   "CANCELED": "Not run: the run was canceled.",
+                   "EXCLUDED": "Not run: its run_if condition was not met."}[result]
+        with self.store.begin() as conn:
+            conn.execute(task_runs.insert().values(
+                run_id=run_id, task_key=key, attempt=attempt, repair_id=repair_id, life_cycle_state="TERMINATED",
+                result_state=result, start_time=None, end_time=now, error_message=message))
+
+    def _attempts(self, run: Run, key: str, first_attempt: int, repair_id: int | None) -> str:
+        spec = self.spec.task(key)
+        attempt = first_attempt
+        for remaining in range(spec.max_retries, -1, -1):
+            result = self._attempt(run, key, attempt, repair_id)
+            if result == "SUCCESS" or remaining == 0 or self._cancel_requested(run.run_id):
+                return result
+            time.sleep(spec.min_retry_interval_millis / 1000 * self.retry_interval_scale)
+            attempt += 1
+        return "FAILED"
+
+    def _attempt(self, run: Run, key: str, attempt: int, repair_id: int | None) -> str:
+        started = _now()
+        with self.store.begin() as conn:
+            row_id = conn.execute(task_runs.insert().values(
+                run_id=run.run_id, task_key=key, attempt=attempt, repair_id=repair_id, life_cycle_state="RUNNING",
+                start_time=started)).inserted_primary_key[0]
+        t0 = time.perf_counter()
+        setup = 0.0
+        values: dict[str, Any]
+        try:
+            module = importlib.import_module(self.spec.task(key).module)
+            if self.warehouse is None or self.context_factory is None:
+                raise RuntimeError("this engine has no warehouse; it can only read runs")
+            with self.warehouse.session() as session:
+                ctx = self.context_factory(session, run.business_date, key, run.run_id)
+                setup = time.perf_counter() - t0
+                output = module.run(ctx)
+            values = {"result_state": "SUCCESS", "output": json.dumps(output, default=str) if output else None}
+        except Exception as exc:
+            logger.warning("task %s of run %s attempt %s failed: %s", key, run.run_id, attempt, exc)
+            values = {"result_state": "FAILED", "error_message": f"{type(exc).__name__}: {exc}"[:2000],
+                      "error_trace": traceback.format_exc()[-8000:]}
+        total = time.perf_counter() - t0
+        with self.store.begin() as conn:
+            conn.execute(task_runs.update().where(task_runs.c.id == row_id).values(
+                life_cycle_state="TERMINATED", end_time=_now(), setup_seconds=round(setup, 3),
+                execution_seconds=round(total - setup, 3), **values))
+        return str(values["result_state"])
+
+    def _finish_run(self, run_id: int) -> Run:
+        run = self.get_run(run_id)
+        states = [t.state for t in run.tasks]
+        if any(t.result_state in CANCELED_RESULTS for t in run.tasks) or run.life_cycle_state == "TERMINATING":
+            result, message = "CANCELED", "Canceled: " + (run.state_message or "by request")
+        elif all(s in (TaskState.SUCCEEDED, TaskState.SKIPPED) for s in states):
+            result, message = "SUCCESS", ""
+        else:
+            failed = [t.task_key for t in run.tasks if t.state == TaskState.FAILED]
+            result, message = "FAILED", f"Failed: {', '.join(failed) or 'see tasks'}"
+        if result == "CANCELED" and all(s in (TaskState.SUCCEEDED, TaskState.SKIPPED) for s in states):
+            result, message = "SUCCESS", "Cancel arrived after every task had finished."
+        with self.store.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                life_cycle_state="TERMINATED", result_state=result, end_time=_now(), state_message=message))
+        return self.get_run(run_id)
+

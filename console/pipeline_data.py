@@ -1,0 +1,60 @@
+"""Reads of what the pipeline produced in the warehouse (Snowpark; the same code on both stacks).
+
+Timestamps in the warehouse tables are naive UTC (see jobs/schema.py); they come back aware UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from snowflake.snowpark import functions as F
+
+from console.settings import TableNames
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    moment = pd.Timestamp(value).to_pydatetime()
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def list_counts(session: Any, tables: TableNames, day: dt.date) -> pd.DataFrame:
+    """Records per list and channel generated for ``day``: LIST_NAME, CHANNEL, DESTINATION, RECORDS."""
+    rows = (session.table(tables.outbound_lists)
+            .filter(F.col("BUSINESS_DATE") == F.lit(day))
+            .group_by("LIST_NAME", "CHANNEL", "DESTINATION")
+            .agg(F.count(F.lit(1)).alias("RECORDS"), F.max("GENERATED_AT").alias("GENERATED_AT"))
+            .sort("LIST_NAME", "CHANNEL")
+            .collect())
+    frame = pd.DataFrame([r.as_dict() for r in rows],
+                         columns=["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"])
+    frame["RECORDS"] = frame["RECORDS"].astype("int64")
+    return frame
+
+
+def upload_summary(session: Any, tables: TableNames, day: dt.date) -> tuple[dt.datetime | None, int]:
+    """Newest import-log finish time for ``day`` and the number of lists in the log."""
+    row = (session.table(tables.import_log).filter(F.col("BUSINESS_DATE") == F.lit(day))
+           .agg(F.max("FINISHED_AT").alias("FINISHED"), F.count_distinct("LIST_NAME").alias("LISTS")).collect())[0]
+    return _aware(row["FINISHED"]), int(row["LISTS"] or 0)
+
+
+def export_summary(session: Any, tables: TableNames, day: dt.date) -> tuple[dt.datetime | None, int]:
+    """Newest landing time of campaign results for ``day`` and their row count."""
+    row = (session.table(tables.campaign_results).filter(F.col("BUSINESS_DATE") == F.lit(day))
+           .agg(F.max("INGESTED_AT").alias("LANDED"), F.count(F.lit(1)).alias("ROWS")).collect())[0]
+    return _aware(row["LANDED"]), int(row["ROWS"] or 0)
+
+
+def loan_tape_load(session: Any, tables: TableNames, day: dt.date) -> dict[str, Any] | None:
+    """The loan-tape load for ``day`` (as-of date, load time, accounts), or None if it has not arrived."""
+    rows = (session.table(tables.loan_tape_loads).filter(F.col("AS_OF_DATE") == F.lit(day))
+            .sort(F.col("LOADED_AT").desc()).limit(1).collect())
+    if not rows:
+        return None
+    row = rows[0].as_dict()
+    row["LOADED_AT"] = _aware(row.get("LOADED_AT"))
+    return row

@@ -1,0 +1,279 @@
+"""The worker process: APScheduler 3.x with its job store in the state DB, one worker per store.
+
+Jobs are referenced as ``module:function`` (they must be importable to be stored) and reach the adapter
+set through this module's ``_runtime``, set when the worker starts. Every job catches its own errors,
+logs them and records a ``job_events`` row: a failing job never stops the scheduler.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day
+from console.errors import WorkerLocked
+from console.settings import Adapters
+from console.store import job_events, worker_heartbeat
+
+logger = logging.getLogger(__name__)
+SYSTEM_USER = "worker"
+
+
+@dataclass
+class _Runtime:
+    adapters: Adapters
+    clock: Clock
+    owner: str
+    pool: cf.ThreadPoolExecutor
+
+
+_runtime: _Runtime | None = None
+
+
+def _rt() -> _Runtime:
+    if _runtime is None:
+        raise RuntimeError("the worker runtime is not initialised")
+    return _runtime
+
+
+# ------------------------------------------------------------------------------------------------ heartbeat/lock
+@dataclass
+class WorkerStatus:
+    alive: bool
+    owner: str | None
+    beat_at: dt.datetime | None
+    age_seconds: float | None
+    message: str
+
+
+def worker_status(adapters: Adapters, now: dt.datetime | None = None) -> WorkerStatus:
+    """Whether a worker is beating on this store, for the page frame and ``status``."""
+    now = now or dt.datetime.now(dt.UTC)
+    with adapters.store.connect() as conn:
+        row = conn.execute(sa.select(worker_heartbeat)).first()
+    if row is None:
+        return WorkerStatus(False, None, None, None, "The worker has never run on this state store.")
+    age = (now - row.beat_at).total_seconds()
+    stale = adapters.settings.thresholds["heartbeat_stale_seconds"]
+    if row.status == "stopped":
+        return WorkerStatus(False, row.owner, row.beat_at, age, "The worker is stopped.")
+    if age > stale:
+        return WorkerStatus(False, row.owner, row.beat_at, age,
+                            f"No worker heartbeat for {int(age)} s: the worker is down or stuck.")
+    return WorkerStatus(True, row.owner, row.beat_at, age, f"Worker alive (heartbeat {int(age)} s ago).")
+
+
+def acquire_lock(adapters: Adapters, owner: str, now: dt.datetime) -> None:
+    """Take the one-worker-per-store lock, or raise ``WorkerLocked`` naming the holder."""
+    stale_before = now - dt.timedelta(seconds=adapters.settings.thresholds["heartbeat_stale_seconds"])
+    with adapters.store.begin() as conn:
+        row = conn.execute(sa.select(worker_heartbeat)).first()
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(worker_heartbeat.insert().values(
+                        worker="worker", owner=owner, started_at=now, beat_at=now, status="running", detail=""))
+                return
+            except sa.exc.IntegrityError:
+                row = conn.execute(sa.select(worker_heartbeat)).first()
+        taken = conn.execute(worker_heartbeat.update().where(
+            worker_heartbeat.c.worker == "worker",
+            sa.or_(worker_heartbeat.c.status == "stopped", worker_heartbeat.c.beat_at < stale_before,
+                   worker_heartbeat.c.owner == owner),
+        ).values(owner=owner, started_at=now, beat_at=now, status="running", detail="")).rowcount
+    if not taken:
+        assert row is not None
+        raise WorkerLocked(f"Another worker ({row.owner}) is running on this state store "
+                           f"(heartbeat at {row.beat_at:%H:%M:%S} UTC).")
+
+
+def release_lock(adapters: Adapters, owner: str) -> None:
+    with adapters.store.begin() as conn:
+        conn.execute(worker_heartbeat.update().where(worker_heartbeat.c.owner == owner)
+                     .values(status="stopped", beat_at=dt.datetime.now(dt.UTC)))
+
+
+# ------------------------------------------------------------------------------------------------ job plumbing
+def _record(job: str, day: dt.date | None, action: Callable[[], str]) -> None:
+    """Run one job body with a status row; errors are logged and recorded, never raised."""
+    rt = _rt()
+    started = dt.datetime.now(dt.UTC)
+    with rt.adapters.store.begin() as conn:
+        event_id = conn.execute(job_events.insert().values(job=job, business_date=day, started_at=started,
+                                                           status="running", message="")).inserted_primary_key[0]
+    try:
+        message, status = action(), "succeeded"
+    except Exception as exc:
+        logger.exception("worker job %s for %s failed", job, day)
+        message, status = f"{type(exc).__name__}: {exc}", "failed"
+    with rt.adapters.store.begin() as conn:
+        conn.execute(job_events.update().where(job_events.c.id == event_id).values(
+            status=status, message=message[:2000], finished_at=dt.datetime.now(dt.UTC)))
+
+
+def _today() -> dt.date | None:
+    """Today's date in ET if it is a business day, else None (the jobs do not run)."""
+    now = _rt().clock.now().astimezone(ET)
+    return now.date() if is_business_day(now.date()) else None
+
+
+def heartbeat() -> None:
+    rt = _rt()
+    try:
+        with rt.adapters.store.begin() as conn:
+            conn.execute(worker_heartbeat.update().where(worker_heartbeat.c.owner == rt.owner)
+                         .values(beat_at=dt.datetime.now(dt.UTC), status="running"))
+    except Exception:
+        logger.exception("heartbeat failed")
+
+
+def process_actions() -> None:
+    rt = _rt()
+    try:
+        rt.adapters.engine.process_requests(background=lambda job: rt.pool.submit(job))
+    except Exception:
+        logger.exception("processing action requests failed")
+
+
+def prepare_sources() -> None:
+    """Embedded stack: the upstream feeds of the day (loan-tape load, SFTP drop) before 06:00."""
+    day = _today()
+    if day is not None and _rt().adapters.is_demo:
+        _record("prepare_sources", day, lambda: _demo().prepare_day(_rt().adapters, day))
+
+
+def trigger_workflow() -> None:
+    day = _today()
+    if day is None:
+        return
+
+    def body() -> str:
+        adapters = _rt().adapters
+        if adapters.is_demo:
+            _demo().prepare_day(adapters, day)
+        run = adapters.engine.trigger(day, SYSTEM_USER, trigger="SCHEDULE")
+        run = adapters.engine.execute(run.run_id)
+        return f"run {run.run_id} {run.state.label}"
+
+    _record("workflow", day, body)
+
+
+def genesys_upload() -> None:
+    day = _today()
+    if day is not None and _rt().adapters.is_demo:
+        _record("genesys_upload", day, lambda: _demo().genesys_upload(_rt().adapters, day))
+
+
+def results_export() -> None:
+    day = _today()
+    if day is not None and _rt().adapters.is_demo:
+        _record("results_export", day, lambda: _demo().results_export(_rt().adapters, day))
+
+
+def _demo() -> Any:
+    from console import demo
+
+    return demo
+
+
+def catch_up() -> None:
+    """After a start: do today's milestones whose time has passed and that are not done yet, in order."""
+    rt = _rt()
+    now = rt.clock.now().astimezone(ET)
+    day = now.date()
+    if not is_business_day(day):
+        return
+    schedules = rt.adapters.settings.schedules
+    if now >= at_et(day, schedules["workflow"]) and rt.adapters.engine.run_for_date(day) is None:
+        trigger_workflow()
+    if rt.adapters.is_demo:
+        demo = _demo()
+        if now >= at_et(day, schedules["genesys_upload"]) and not demo.uploaded(rt.adapters, day):
+            genesys_upload()
+        if now >= at_et(day, schedules["results_export"]) and not demo.exported(rt.adapters, day):
+            results_export()
+
+
+# ------------------------------------------------------------------------------------------------ the scheduler
+def _cron(hhmm: str) -> dict[str, Any]:
+    hour, minute = hhmm.split(":")
+    return {"trigger": "cron", "day_of_week": "mon-fri", "hour": int(hour), "minute": int(minute),
+            "timezone": "America/New_York"}
+
+
+def _minus(hhmm: str, minutes: int) -> str:
+    moment = dt.datetime(2000, 1, 1, *map(int, hhmm.split(":"))) - dt.timedelta(minutes=minutes)
+    return moment.strftime("%H:%M")
+
+
+def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    s = adapters.settings.schedules
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = cls(
+        jobstores={"default": SQLAlchemyJobStore(engine=adapters.store.engine, tablename="apscheduler_jobs")},
+        executors={"default": ThreadPoolExecutor(6)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": s["misfire_grace_seconds"]},
+        timezone="America/New_York",
+    )
+    jobs: list[tuple[str, str, dict[str, Any]]] = [
+        ("heartbeat", "console.worker:heartbeat", {"trigger": "interval", "seconds": s["heartbeat_seconds"]}),
+        ("actions", "console.worker:process_actions", {"trigger": "interval", "seconds": s["action_poll_seconds"]}),
+        ("workflow", "console.worker:trigger_workflow", _cron(s["workflow"])),
+    ]
+    if adapters.is_demo:
+        jobs += [
+            ("prepare_sources", "console.worker:prepare_sources", _cron(_minus(s["workflow"], 30))),
+            ("genesys_upload", "console.worker:genesys_upload", _cron(s["genesys_upload"])),
+            ("results_export", "console.worker:results_export", _cron(s["results_export"])),
+        ]
+    for job_id, func, trigger in jobs:
+        # replace_existing: a changed schedule in settings replaces the stored job (job_defaults do not).
+        scheduler.add_job(func, id=job_id, name=job_id, replace_existing=True,
+                          misfire_grace_time=s["misfire_grace_seconds"], coalesce=True, max_instances=1, **trigger)
+    return scheduler
+
+
+def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.Event | None = None) -> None:
+    """Run the worker until Ctrl-C / SIGTERM (or ``stop`` is set): lock, recover, catch up, schedule."""
+    global _runtime
+    from console.adapters.local_engine import executor_id
+
+    clock = clock or SystemClock()
+    owner = executor_id()
+    acquire_lock(adapters, owner, dt.datetime.now(dt.UTC))
+    pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="action")
+    _runtime = _Runtime(adapters, clock, owner, pool)
+    recovered = adapters.engine.recover_orphans()
+    if recovered:
+        logger.warning("marked %d run(s) left running by a stopped worker as failed: %s", len(recovered), recovered)
+    scheduler = build_scheduler(adapters, blocking=False)
+    scheduler.start()
+    logger.info("worker %s started (mode %s, business date %s)", owner, adapters.mode,
+                business_date(clock.now()))
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    pool.submit(catch_up)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        logger.info("worker stopping")
+        scheduler.shutdown(wait=False)
+        pool.shutdown(wait=True, cancel_futures=True)
+        release_lock(adapters, owner)
+        _runtime = None

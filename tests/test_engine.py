@@ -1,0 +1,248 @@
+"""The local workflow engine on a real SQLite state store, with the real job spec's DAG.
+
+The task code is replaced by small modules (written to a temp package) that sleep, fail or succeed
+as each test asks, so the engine's ordering, parallelism, retries, repair, cancel and recovery are what
+is under test; the list jobs themselves are tested on the embedded warehouse in test_jobs.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from console.adapters.local_engine import LocalEngine
+from console.adapters.warehouse import Warehouse
+from console.model import TaskState
+from console.settings import ROOT
+from console.store import StateStore, runs
+from console.workflow import load_workflow
+
+DAY = dt.date(2026, 11, 24)
+MODULES = ["bi_2482", "bi_2584", "bi_2609", "bi_737", "bi_813", "di_862", "di_749", "di_986", "bi_820",
+           "di_1049", "di_977"]
+
+COMMON = '''
+import json, os, threading, time
+from pathlib import Path
+
+_lock = threading.Lock()
+_running = 0
+
+def behave(ctx, name):
+    """Follow the test's control file: sleep, fail a number of times, record start/end."""
+    global _running
+    control = Path(os.environ["ENGINE_TEST_CONTROL"])
+    plan = json.loads(control.read_text()).get(name, {})
+    log = control.with_suffix(".log")
+    with _lock:
+        _running += 1
+        with log.open("a") as f:
+            f.write(json.dumps({"task": name, "event": "start", "t": time.time(), "running": _running}) + "\\n")
+    try:
+        time.sleep(plan.get("sleep", 0.0))
+        counter = control.with_name(name + ".count")
+        count = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(count + 1))
+        if count < plan.get("fail_times", 0):
+            raise RuntimeError(plan.get("message", "planned failure"))
+        return {"rows": 1}
+    finally:
+        with _lock:
+            _running -= 1
+            with log.open("a") as f:
+                f.write(json.dumps({"task": name, "event": "end", "t": time.time()}) + "\\n")
+'''
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    package = tmp_path / "enginetasks"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "_common.py").write_text(COMMON)
+    for name in MODULES:
+        (package / f"{name}.py").write_text(
+            f"from enginetasks._common import behave\n\ndef run(ctx):\n    return behave(ctx, {name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    control = tmp_path / "control.json"
+    control.write_text("{}")
+    monkeypatch.setenv("ENGINE_TEST_CONTROL", str(control))
+    for mod in [m for m in sys.modules if m.startswith("enginetasks")]:
+        del sys.modules[mod]
+    spec = load_workflow(ROOT / "jobs" / "outbound_lists.job.yml", tasks_package="enginetasks")
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    # The engine needs somewhere to borrow a "session" from; these tasks do not touch a warehouse.
+    warehouse = Warehouse(lambda: object(), "no warehouse")
+    engine = LocalEngine(store, spec, warehouse, context_factory=lambda s, d, k, r: {"date": d, "task": k},
+                         max_parallel=3, retry_interval_scale=0.0)
+
+    class Env:
+        pass
+
+    e = Env()
+    e.tmp, e.control, e.spec, e.store, e.engine = tmp_path, control, spec, store, engine
+
+    def plan(**tasks: dict) -> None:
+        control.write_text(__import__("json").dumps(tasks))
+
+    def events() -> list[dict]:
+        log = control.with_suffix(".log")
+        return [__import__("json").loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    e.plan, e.events = plan, events
+    return e
+
+
+def test_runs_every_task_after_its_dependencies_and_in_parallel(env) -> None:
+    env.plan(**{m: {"sleep": 0.3} for m in ("bi_2584", "bi_2609", "bi_737", "bi_813", "di_862", "di_749")})
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    assert run.state == TaskState.SUCCEEDED
+    assert [t.state for t in run.tasks] == [TaskState.SUCCEEDED] * 11
+    times = {}
+    for event in env.events():
+        times.setdefault(event["task"], {})[event["event"]] = event["t"]
+    by_module = {t.key: t.module.split(".")[-1] for t in env.spec.tasks}
+    for task in env.spec.tasks:
+        for dep in task.depends_on:
+            assert times[by_module[task.key]]["start"] >= times[by_module[dep]]["end"], (task.key, dep)
+    assert max(e.get("running", 0) for e in env.events()) >= 2  # independent tasks overlapped
+
+
+def test_a_failed_task_fails_its_dependents_and_the_run(env) -> None:
+    env.plan(di_749={"fail_times": 99, "message": "non-openers file missing"})
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    assert run.state == TaskState.FAILED
+    states = {t.task_key.split("_")[0] if not t.task_key.startswith("Outbound") else "DI-749": t.state
+              for t in run.tasks}
+    assert states["DI-749"] == TaskState.FAILED
+    for key in ("DI-986", "BI-820", "DI-1049", "DI-977"):
+        assert states[key] == TaskState.UPSTREAM_FAILED
+    for key in ("BI-2482", "BI-2584", "BI-2609", "BI-737", "BI-813", "DI-862"):
+        assert states[key] == TaskState.SUCCEEDED
+    di749 = env.spec.task("DI-749")
+    attempts = [a for a in run.attempts if a.task_key == di749.key]
+    assert len(attempts) == di749.max_retries + 1
+    assert "non-openers file missing" in (attempts[-1].error_message or "")
+    assert "RuntimeError" in (attempts[-1].error_trace or "")
+    assert "DI-749" in run.state_message or di749.key in run.state_message
+
+
+def test_a_retry_that_succeeds_leaves_the_run_green(env) -> None:
+    env.plan(bi_737={"fail_times": 1})
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    assert run.state == TaskState.SUCCEEDED
+    task = run.task(env.spec.task("BI-737").key)
+    assert task is not None and task.attempt == 1
+
+
+def test_repair_reruns_the_failed_task_and_its_dependents_only(env) -> None:
+    env.plan(di_749={"fail_times": 3})  # fails all three attempts of the first run
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    assert run.state == TaskState.FAILED
+    before = {a.task_key for a in run.attempts}
+    count_before = len(run.attempts)
+    rerun = env.engine.repair(run.run_id, None, "engineer@example.com", reason="file arrived")
+    assert [env.spec.task(k).short_key for k in rerun] == ["DI-749", "DI-986", "BI-820", "DI-1049", "DI-977"]
+    run = env.engine.get_run(run.run_id)
+    assert run.state == TaskState.SUCCEEDED
+    assert len(run.repairs) == 1 and run.repairs[0]["requested_by"] == "engineer@example.com"
+    assert len(run.attempts) == count_before + 5  # nothing else ran again
+    assert before == {t.task_key for t in run.tasks}
+    assert run.task(env.spec.task("DI-749").key).attempt == 3
+
+
+def test_repair_of_a_chosen_task_reruns_it_and_its_dependents(env) -> None:
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    rerun = env.engine.repair(run.run_id, ["DI-986"], "engineer@example.com")
+    assert {env.spec.task(k).short_key for k in rerun} == {"DI-986", "BI-820", "DI-1049", "DI-977"}
+    with pytest.raises(Exception, match="unknown task"):
+        env.engine.repair(run.run_id, ["NOPE-1"], "engineer@example.com")
+
+
+def test_a_second_trigger_for_the_same_date_returns_the_existing_run(env) -> None:
+    ids: list[int] = []
+    threads = [threading.Thread(target=lambda: ids.append(env.engine.trigger(DAY, "t").run_id)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(ids)) == 1
+    assert env.engine.trigger(DAY, "t", rerun=True).run_id != ids[0]
+    with env.store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar() == 2
+
+
+def test_a_double_clicked_request_is_queued_once_and_carried_out(env) -> None:
+    first = env.engine.submit("trigger", "ops@example.com", "trigger:2026-11-24:click-1", business_date=DAY)
+    second = env.engine.submit("trigger", "ops@example.com", "trigger:2026-11-24:click-1", business_date=DAY)
+    assert first.request_id == second.request_id and "Already requested" in second.message
+    assert env.engine.process_requests() == 1
+    status = env.engine.request_status(first.request_id)
+    assert status["status"] == "done", status
+    assert env.engine.run_for_date(DAY).state == TaskState.SUCCEEDED
+
+
+def test_cancel_stops_new_tasks_from_starting(env) -> None:
+    env.plan(bi_2482={"sleep": 1.0})
+    run = env.engine.trigger(DAY, "test")
+    worker = threading.Thread(target=env.engine.execute, args=(run.run_id,))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while env.engine.get_run(run.run_id).life_cycle_state != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    message = env.engine.cancel(run.run_id, "ops@example.com")
+    assert "stopping" in message
+    worker.join(timeout=20)
+    run = env.engine.get_run(run.run_id)
+    assert run.state == TaskState.CANCELED
+    assert run.task(env.spec.task("BI-2482").key).state == TaskState.SUCCEEDED  # finished its attempt
+    assert all(t.state == TaskState.CANCELED for t in run.tasks[1:])
+
+
+def test_a_run_left_running_by_a_killed_worker_is_marked_failed(env) -> None:
+    env.plan(bi_2482={"sleep": 30})
+    run = env.engine.trigger(DAY, "test")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(env.tmp)!r}, {str(ROOT)!r}]
+        from console.adapters.local_engine import LocalEngine
+        from console.adapters.warehouse import Warehouse
+        from console.store import StateStore
+        from console.workflow import load_workflow
+        spec = load_workflow({str(ROOT / 'jobs' / 'outbound_lists.job.yml')!r}, tasks_package="enginetasks")
+        engine = LocalEngine(StateStore({env.store.url!r}), spec, Warehouse(object, "none"),
+                             context_factory=lambda *a: None)
+        engine.execute({run.run_id})
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while env.engine.get_run(run.run_id).tasks[0].state != TaskState.RUNNING:
+            assert time.monotonic() < deadline, "the child never started the task"
+            time.sleep(0.1)
+    finally:
+        child.kill()
+        child.wait()
+    assert env.engine.recover_orphans() == [run.run_id]
+    run = env.engine.get_run(run.run_id)
+    assert run.state == TaskState.FAILED
+    assert "worker stopped" in run.state_message
+    assert run.tasks[0].state == TaskState.FAILED
+    # and the run can be repaired afterwards
+    env.plan()
+    env.engine.repair(run.run_id, None, "engineer@example.com")
+    assert env.engine.get_run(run.run_id).state == TaskState.SUCCEEDED
+
+
+def test_repair_refuses_a_run_that_is_still_running(env) -> None:
+    run = env.engine.trigger(DAY, "test")
+    with pytest.raises(Exception, match="still"):
+        env.engine.repair(run.run_id, None, "engineer@example.com")
