@@ -235,7 +235,8 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         mode=r.text("console", "mode", ("auto", "embedded", "production")),
         timezone=timezone,
         data_dir=data_dir,
-        ui_port=r.integer("console", "ui_port", 1024, 65535),
+        ui_port=int(os.environ["CONSOLE_UI_PORT"]) if os.environ.get("CONSOLE_UI_PORT")
+        else r.integer("console", "ui_port", 1024, 65535),
         console_url=r.text("console", "console_url"),
         warehouse_host=r.text("warehouse", "host", ("127.0.0.1", "localhost")),
         warehouse_port=warehouse_port,
