@@ -209,7 +209,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         if required not in keys:
             raise r.fail("", "[[milestones]]", f"a milestone with key = \"{required}\"", keys)
 
-    schedules = {
+    schedules: dict[str, Any] = {
         "workflow": r.hhmm("schedules", "workflow"),
         "genesys_upload": r.hhmm("schedules", "genesys_upload"),
         "results_export": r.hhmm("schedules", "results_export"),

@@ -210,7 +210,8 @@ def _cron(hhmm: str) -> dict[str, Any]:
 
 
 def _minus(hhmm: str, minutes: int) -> str:
-    moment = dt.datetime(2000, 1, 1, *map(int, hhmm.split(":"))) - dt.timedelta(minutes=minutes)
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    moment = dt.datetime(2000, 1, 1, hour, minute) - dt.timedelta(minutes=minutes)
     return moment.strftime("%H:%M")
 
 

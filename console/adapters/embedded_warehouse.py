@@ -107,8 +107,12 @@ class WarehouseServer:
         self.instance: Any = None
 
     def start(self) -> None:
-        import fakesnow.server
+        import importlib
+
         import uvicorn
+
+        # By module path: the package also has a function named ``server`` that shadows it for type checkers.
+        fs_server = importlib.import_module("fakesnow.server")
 
         host, port = self.settings.warehouse_host, self.settings.warehouse_port
         if is_listening(host, port):
@@ -116,8 +120,8 @@ class WarehouseServer:
                 f"Port {port} on {host} is already in use; another warehouse may be running.",
                 "Stop it, or set [warehouse] port in console.toml.")
         self.instance = prepare_instance(self.settings.warehouse_dir, databases(self.settings))
-        fakesnow.server.shared_fs = self.instance
-        config = uvicorn.Config(fakesnow.server.app, host=host, port=port, log_level="warning", access_log=False)
+        fs_server.shared_fs = self.instance
+        config = uvicorn.Config(fs_server.app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="warehouse", daemon=True)
         self._thread.start()
