@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._util import ROOT, env_for, free_port, healthy  # noqa: E402
+from bench._util import ROOT, env_for, free_port, healthy
 
 
 def start_and_time(env: dict[str, str], ui_port: int, limit: float = 300) -> tuple[float, subprocess.Popen[bytes]]:

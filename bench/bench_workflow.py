@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._util import env_for, free_port, peak_rss_mb, rss_mb, start_warehouse  # noqa: E402
+from bench._util import env_for, free_port, peak_rss_mb, rss_mb, start_warehouse
 
 
 def main() -> None:
@@ -77,7 +77,8 @@ def run(args: argparse.Namespace, warehouse_pid: int) -> None:
     print(f"critical-path lower bound (tasks alone): {critical:.2f} s via "
           f"{' -> '.join(adapters.spec.task(k).short_key for k in path)}")
     print(f"sum of tasks alone (serial): {serial:.2f} s")
-    print(f"engine / critical path = {engine_seconds / critical:.2f}x   engine / serial = {engine_seconds / serial:.2f}x")
+    print(f"engine / critical path = {engine_seconds / critical:.2f}x   "
+          f"engine / serial = {engine_seconds / serial:.2f}x")
     for key, seconds in alone.items():
         print(f"  {adapters.spec.task(key).short_key:8} {seconds:6.2f} s")
     worker_mb, warehouse_mb = peak_rss_mb(), peak_rss_mb(warehouse_pid)
