@@ -117,14 +117,14 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
     if meta.get("last_day") and not force and (days is None or days == meta.get("days")) \
             and (accounts is None or accounts == meta.get("accounts")):
         last = dt.date.fromisoformat(meta["last_day"])
-        gap = [d for d in business_days_between(last + dt.timedelta(days=1), end)]
+        gap = business_days_between(last + dt.timedelta(days=1), end)
         if not gap:
             return f"demo history present: {meta['first_day']} to {meta['last_day']}, {meta['accounts']:,} accounts"
         progress(f"filling {len(gap)} business day(s) of demo history missed since {last}")
         with adapters.warehouse.session() as session:
             for day in gap:
                 seed.prepare_day(session, settings, day)
-            seed.run_tasks(session, settings, gap, progress)
+            seed.run_tasks(session, settings, gap[0], gap[-1], progress, adapters.spec)
             from jobs.demo import genesys
 
             genesys.upload(session, settings.tables, gap)

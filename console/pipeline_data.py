@@ -15,7 +15,7 @@ from console.settings import TableNames
 
 
 def _aware(value: Any) -> dt.datetime | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or pd.isna(value):
         return None
     moment = pd.Timestamp(value).to_pydatetime()
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
@@ -39,14 +39,17 @@ def upload_summary(session: Any, tables: TableNames, day: dt.date) -> tuple[dt.d
     """Newest import-log finish time for ``day`` and the number of lists in the log."""
     row = (session.table(tables.import_log).filter(F.col("BUSINESS_DATE") == F.lit(day))
            .agg(F.max("FINISHED_AT").alias("FINISHED"), F.count_distinct("LIST_NAME").alias("LISTS")).collect())[0]
-    return _aware(row["FINISHED"]), int(row["LISTS"] or 0)
+    lists = int(row["LISTS"] or 0)
+    # fakesnow answers MAX over no rows with the epoch instead of NULL: trust the count.
+    return (_aware(row["FINISHED"]) if lists else None), lists
 
 
 def export_summary(session: Any, tables: TableNames, day: dt.date) -> tuple[dt.datetime | None, int]:
     """Newest landing time of campaign results for ``day`` and their row count."""
     row = (session.table(tables.campaign_results).filter(F.col("BUSINESS_DATE") == F.lit(day))
            .agg(F.max("INGESTED_AT").alias("LANDED"), F.count(F.lit(1)).alias("ROWS")).collect())[0]
-    return _aware(row["LANDED"]), int(row["ROWS"] or 0)
+    count = int(row["ROWS"] or 0)
+    return (_aware(row["LANDED"]) if count else None), count
 
 
 def loan_tape_load(session: Any, tables: TableNames, day: dt.date) -> dict[str, Any] | None:
