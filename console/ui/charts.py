@@ -1,0 +1,89 @@
+"""Plotly figures for the pages (pure functions of DataFrames; times already in ET wall-clock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from console.model import TaskState
+from console.ui.fmt import STATE_COLOURS
+
+_BY_LABEL = {s.label: c for s, c in STATE_COLOURS.items()}
+
+
+def _vertical_line(fig: go.Figure, x: dt.datetime, text: str, colour: str, dash: str) -> None:
+    # add_vline with annotation_text does arithmetic on the x value, which fails for datetimes: draw it apart.
+    fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line={"color": colour, "width": 2,
+                                                                              "dash": dash})
+    fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False, yanchor="bottom",
+                       font={"color": colour, "size": 11})
+
+
+def task_gantt(frame: pd.DataFrame, task_order: list[str], target: dt.datetime,
+               now: dt.datetime | None = None) -> go.Figure:
+    """Task attempts as bars (ET), with the target line and, for today, a "now" line."""
+    fig = px.timeline(frame, x_start="Start", x_end="End", y="Task", color="State",
+                      color_discrete_map=_BY_LABEL, hover_data={"Try": True, "Repair": True, "Duration": True,
+                                                                "Error": True, "Task": False})
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(task_order)), title=None)
+    fig.update_xaxes(tickformat="%H:%M", title="Eastern time")
+    _vertical_line(fig, target, f"target {target:%H:%M}", "#c62828", "dash")
+    if now is not None:
+        _vertical_line(fig, now, f"now {now:%H:%M}", "#1565c0", "dot")
+    fig.update_layout(height=80 + 32 * max(len(task_order), 1), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend_title_text="State")
+    return fig
+
+
+def history_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """Business days × (run, tasks) as a colour grid with the state written in each cell."""
+    states = list(STATE_COLOURS)
+    codes = {s: i for i, s in enumerate(states)}
+    none_code = len(states)
+    z = [[codes[v] if isinstance(v, TaskState) else none_code for v in row] for row in matrix.itertuples(index=False)]
+    text = [[_short(v) for v in row] for row in matrix.itertuples(index=False)]
+    colours = [*STATE_COLOURS.values(), "#f5f5f5"]
+    n = len(colours)
+    scale = []
+    for i, colour in enumerate(colours):
+        scale += [(i / n, colour), ((i + 1) / n, colour)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(matrix.columns), y=list(matrix.index), text=text, texttemplate="%{text}",
+        textfont={"size": 10}, colorscale=scale, zmin=-0.5, zmax=n - 0.5, xgap=2, ygap=2,
+        hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
+        colorbar={"tickvals": list(range(n)), "ticktext": [*[s.label for s in states], "no run"],
+                  "title": {"text": "State"}},
+    ))
+    fig.update_yaxes(autorange="reversed", type="category", title=None)
+    fig.update_xaxes(side="top", type="category", title=None)
+    fig.update_layout(height=120 + 22 * len(matrix.index), margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+_SHORT = {TaskState.SUCCEEDED: "ok", TaskState.FAILED: "failed", TaskState.UPSTREAM_FAILED: "upstream",
+          TaskState.RUNNING: "running", TaskState.QUEUED: "queued", TaskState.PENDING: "pending",
+          TaskState.CANCELED: "canceled", TaskState.SKIPPED: "skipped", TaskState.UNKNOWN: "?"}
+
+
+def _short(value: object) -> str:
+    return _SHORT.get(value, "?") if isinstance(value, TaskState) else ""
+
+
+def volume_bars(lists: pd.DataFrame) -> go.Figure:
+    """Records per list, coloured by channel (``lists`` as from ``views.list_table``)."""
+    fig = px.bar(lists, x="List", y="Records", color="Channel", text="Records")
+    fig.update_traces(texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title=None, yaxis_title="Records")
+    return fig
+
+
+def volume_trend(trend: pd.DataFrame) -> go.Figure:
+    """Records per list over business days (``BUSINESS_DATE``, ``LIST_NAME``, ``RECORDS``)."""
+    fig = px.line(trend, x="BUSINESS_DATE", y="RECORDS", color="LIST_NAME", markers=True,
+                  labels={"BUSINESS_DATE": "Business date", "RECORDS": "Records", "LIST_NAME": "List"})
+    fig.update_xaxes(type="category")
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig

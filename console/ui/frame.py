@@ -1,0 +1,142 @@
+"""The one frame every page starts with: page config, the adapter set, mode banner, date, worker, errors.
+
+Every page calls ``frame(...)`` first (Streamlit's automatic ``pages/`` discovery runs a page without the
+entry script, so nothing can be set up in ``Home.py`` alone) and renders its parts inside ``guarded()``,
+which turns any error into a message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import streamlit as st
+
+from console.clock import ET, Clock, SystemClock, business_date
+from console.errors import ConsoleError, InvalidRequest, NotFound
+from console.settings import Adapters, Settings, build_adapters, load_settings
+from console.status import check_date
+from console.ui import views
+from console.ui.fmt import age, hhmm
+from console.worker import worker_status
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "Outbound Ops Console"
+DATE_KEY = "business_date"
+GENERIC_ERROR = "Something went wrong while building this part of the page. The details are in the console's log."
+
+
+@dataclass
+class Page:
+    """What a page needs from the frame."""
+
+    adapters: Adapters
+    day: dt.date
+    now: dt.datetime
+    clock: Clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.adapters.settings
+
+    @property
+    def user(self) -> str:
+        return self.adapters.settings.local_user
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(ET).date()
+
+    @property
+    def is_today(self) -> bool:
+        return self.day == self.today
+
+
+@st.cache_resource(show_spinner="Connecting to the stack…")
+def cached_adapters() -> Adapters:
+    """One adapter set per server process (a failure is not cached: the next rerun tries again)."""
+    return build_adapters(load_settings())
+
+
+def show_error(exc: BaseException) -> None:
+    """A console error as its message and hint; anything else as a generic message, logged in full.
+
+    ``NotFound`` (no data for the date yet) is a warning, not an error: nothing is broken.
+    """
+    if isinstance(exc, NotFound):
+        st.warning(exc.message, icon=":material/database:")
+        if exc.hint:
+            st.info(exc.hint, icon=":material/lightbulb:")
+        return
+    if isinstance(exc, ConsoleError):
+        st.error(exc.message, icon=":material/error:")
+        if exc.hint:
+            st.info(exc.hint, icon=":material/lightbulb:")
+        return
+    logger.error("page error: %s", type(exc).__name__, exc_info=exc)
+    st.error(GENERIC_ERROR, icon=":material/error:")
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Render a block of a page; an error shows as a message and the rest of the page still renders."""
+    try:
+        yield
+    except Exception as exc:  # st.stop / st.rerun are BaseException and pass through
+        show_error(exc)
+
+
+def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool = True,
+          clock: Clock | None = None) -> Page:
+    """Set up the page; stops it with a clear message when the stack cannot be built or the date is wrong.
+
+    ``icon`` is the browser-tab icon, a Material Symbol such as ``:material/today:`` (no emoji font needed).
+
+    ``sidebar_heartbeat=False`` is for a page that shows the worker heartbeat in its own body (Home).
+    """
+    st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=icon, layout="wide")
+    clock = clock or SystemClock()
+    try:
+        adapters = cached_adapters()
+    except Exception as exc:
+        st.title(title)
+        show_error(exc)
+        st.stop()
+    now = clock.now()
+    st.info(views.mode_banner(adapters), icon=":material/science:" if adapters.is_demo else ":material/factory:")
+    with st.sidebar:
+        day = _date_picker(now) if pick_date else business_date(now)
+        st.caption(f"Now {hhmm(now)} ET · business date {business_date(now).isoformat()}")
+        st.markdown(views.signed_in(adapters.settings))
+        if sidebar_heartbeat:
+            with guarded():
+                heartbeat(adapters)
+    st.title(title)
+    if pick_date:
+        try:
+            check_date(day, clock)
+        except InvalidRequest as exc:
+            show_error(exc)
+            st.stop()
+    return Page(adapters=adapters, day=day, now=now, clock=clock)
+
+
+def _date_picker(now: dt.datetime) -> dt.date:
+    """The business date, in ET, kept across pages for the session; today's business date by default."""
+    value = st.date_input("Business date (ET)", value=business_date(now), key=DATE_KEY, persist_state="session",
+                          format="YYYY-MM-DD", help="Weekends and US holidays have no run.")
+    return value if isinstance(value, dt.date) else business_date(now)
+
+
+def heartbeat(adapters: Adapters) -> None:
+    """The worker's heartbeat: alive, or down with the age of its last beat."""
+    status = worker_status(adapters)
+    if status.alive:
+        st.success(f"Worker alive · heartbeat {age(status.age_seconds)}", icon=":material/favorite:")
+    else:
+        last = f" Last heartbeat {hhmm(status.beat_at)} ET ({age(status.age_seconds)})." if status.beat_at else ""
+        st.error(f"Worker down · {status.message}{last}", icon=":material/heart_broken:")
