@@ -272,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # say what happened without a traceback; the log has the details with -v
+        logger.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: run again with -v for the details, and report it if it persists.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

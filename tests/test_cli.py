@@ -1,0 +1,144 @@
+"""The command line as a person runs it: real processes, a real warehouse process, a temp data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from console.settings import ROOT
+
+pytestmark = pytest.mark.warehouse
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, data: Path) -> None:
+        self.port = _free_port()
+        self.env = dict(os.environ, CONSOLE_DATA_DIR=str(data), CONSOLE_WAREHOUSE_PORT=str(self.port),
+                        PYTHONPATH=str(ROOT))
+        self.data = data
+        self.warehouse: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=self.env, text=True,
+                              capture_output=True, timeout=timeout)
+
+    def start_warehouse(self) -> None:
+        self.warehouse = subprocess.Popen([sys.executable, "-m", "console", "warehouse"], cwd=ROOT, env=self.env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline and self.warehouse.poll() is None, "warehouse did not start"
+                time.sleep(0.1)
+
+    def stop_warehouse(self) -> None:
+        if self.warehouse and self.warehouse.poll() is None:
+            self.warehouse.terminate()
+            self.warehouse.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    s = Stack(tmp_path_factory.mktemp("cli-data"))
+    s.start_warehouse()
+    try:
+        seeded = s.cli("seed", "--days", "5", "--accounts", "3000")
+        assert seeded.returncode == 0, seeded.stderr
+        assert "demo history built" in seeded.stdout
+        yield s
+    finally:
+        s.stop_warehouse()
+
+
+def test_help_lists_every_command() -> None:
+    out = subprocess.run([sys.executable, "-m", "console", "--help"], cwd=ROOT, text=True, capture_output=True)
+    for command in ("serve", "ui", "worker", "warehouse", "seed", "run-workflow", "status"):
+        assert command in out.stdout
+
+
+def test_run_workflow_then_status_json(stack: Stack) -> None:
+    ran = stack.cli("run-workflow")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    status = json.loads(stack.cli("status", "--json").stdout)
+    assert status["mode"] == "embedded" and status["demo_data"] is True
+    assert set(status) >= {"mode", "business_date", "workflow", "lists", "milestones"}
+    tasks = status["workflow"]["tasks"]
+    assert len(tasks) == 11 and {t["state"] for t in tasks} == {"succeeded"}
+    assert all({"task_key", "state", "start", "end"} <= set(t) for t in tasks)
+    assert status["workflow"]["state"] == "succeeded"
+    assert status["lists"]
+    assert all(item["records"] > 0 for item in status["lists"] if item["list_name"] != "PIF_TO_SFMC")
+    assert {m["name"] for m in status["milestones"]} >= {"List generation starts", "Workflow finished (target)"}
+    assert all({"name", "planned", "status"} <= set(m) for m in status["milestones"])
+    # a second run-workflow for the same date returns the existing run, it does not start another
+    again = stack.cli("run-workflow")
+    assert again.returncode == 0 and "already ended" in again.stdout
+
+
+def test_a_failing_task_makes_run_workflow_exit_1(stack: Stack) -> None:
+    # The SIMM placement file cannot be written when its outbox folder is taken by a file.
+    folder = stack.data / "sftp" / "outbound" / "simm"
+    moved = folder.with_name("simm.moved")
+    if folder.exists():
+        folder.rename(moved)
+    folder.write_text("not a folder")
+    try:
+        ran = stack.cli("run-workflow", "--rerun")
+    finally:
+        folder.unlink()
+        if moved.exists():
+            moved.rename(folder)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    failed = [line for line in ran.stdout.splitlines() if line.strip().startswith("failed")]
+    assert len(failed) == 1 and "DI-862" in failed[0]
+    assert "run" in ran.stdout and "failed in" in ran.stdout
+
+
+def test_bad_dates_are_refused_with_the_reason(stack: Stack) -> None:
+    out = stack.cli("status", "--date", "2099-01-05")
+    assert out.returncode == 2 and "in the future" in out.stderr and "Traceback" not in out.stderr
+    out = stack.cli("run-workflow", "--date", "2026-11-26")
+    assert out.returncode == 2 and "not a business day" in out.stderr
+    out = stack.cli("status", "--date", "yesterday")
+    assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
+
+
+def test_with_the_warehouse_down_status_says_so_and_run_workflow_refuses(stack: Stack) -> None:
+    stack.stop_warehouse()
+    try:
+        status = stack.cli("status", "--json")
+        assert status.returncode == 0
+        body = json.loads(status.stdout)
+        assert "not running" in body["warehouse_error"]
+        ran = stack.cli("run-workflow", "--rerun")
+        assert ran.returncode == 2 and "not running" in ran.stderr and "Traceback" not in ran.stderr
+    finally:
+        stack.start_warehouse()
+    # the data survived the restart
+    status = json.loads(stack.cli("status", "--json").stdout)
+    assert status["lists"] and status["warehouse_error"] is None
+
+
+def test_a_malformed_settings_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "console.toml"
+    bad.write_text((ROOT / "console.toml").read_text().replace("port = 47321", "port = 80"))
+    out = subprocess.run([sys.executable, "-m", "console", "check"], cwd=ROOT, text=True, capture_output=True,
+                         env=dict(os.environ, CONSOLE_SETTINGS=str(bad)))
+    assert out.returncode == 2
+    assert str(bad) in out.stderr and "[warehouse] port" in out.stderr and "Traceback" not in out.stderr
