@@ -27,6 +27,11 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def reset_peak(pid: int | str = "self") -> None:
+    """Reset a process's VmHWM to its current RSS (Linux: write 5 to clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def rss_mb(pid: int | str = "self") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -12,7 +12,9 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +29,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerProcess:
+    """The warehouse server in its own process, as ``make run`` runs it (no GIL shared with the client)."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from console.adapters.embedded_warehouse import is_listening
+
+        code = ("from console.settings import load_settings\n"
+                "from console.adapters.embedded_warehouse import WarehouseServer\n"
+                "WarehouseServer(load_settings()).serve_forever()\n")
+        root = Path(__file__).resolve().parent.parent
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        self.process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root)
+        deadline = time.monotonic() + 60
+        while not is_listening(self.settings.warehouse_host, self.settings.warehouse_port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the warehouse server process did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=200_000)
@@ -34,6 +68,8 @@ def main() -> None:
     parser.add_argument("--workflow-days", type=int, default=2, help="daily workflow runs to time after the seed")
     parser.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2026, 11, 25))
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the warehouse server in this process (as the tests do) instead of its own")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench_seed_"))
@@ -48,7 +84,7 @@ def main() -> None:
     from jobs.demo.seed import build_warehouse, prepare_day, run_tasks
 
     settings = dataclasses.replace(load_settings(), demo_accounts=args.accounts)
-    server = WarehouseServer(settings)
+    server = WarehouseServer(settings) if args.in_process else ServerProcess(settings)
     server.start()
     try:
         session = open_session(settings)

@@ -200,15 +200,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         return 0
     finally:
+        # UI, then worker (it finishes the task attempts in flight), then the warehouse they both use.
         for child in reversed(children):
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for child in reversed(children):
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
         print("console stopped", flush=True)
 
 

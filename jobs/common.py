@@ -14,13 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
+from snowflake.snowpark.types import LongType
 
 from console.clock import ET, previous_business_day
 
@@ -142,6 +145,16 @@ def calendar(session: Session, dates: Sequence[dt.date]) -> DataFrame:
     return values_frame(session, [("BUSINESS_DATE", "DATE"), ("PREV_BUSINESS_DATE", "DATE")], rows)
 
 
+def hash_bucket(*columns: str, modulo: int, salt: str = "") -> Column:
+    """``abs(hash(columns [, salt])) % modulo`` as BIGINT: a deterministic pseudo-random bucket.
+
+    Written as SQL text on purpose: Snowpark types the modulus as a signed 64-bit number, and DuckDB computes
+    its unsigned hash modulo a signed number in 128-bit arithmetic, ten times slower.
+    """
+    args = ", ".join(f'"{column}"' for column in columns) + (f", '{salt}'" if salt else "")
+    return F.sql_expr(f"abs(hash({args})) % {int(modulo)}").cast(LongType())
+
+
 def in_range(column: Column | str, dates: Sequence[dt.date]) -> Column:
     """``column`` between the first and the last of ``dates`` (both included)."""
     col = F.col(column) if isinstance(column, str) else column
@@ -219,6 +232,21 @@ def base_population(ctx: TaskContext) -> DataFrame:
     return ctx.session.table(ctx.tables.base_population).filter(in_range("BUSINESS_DATE", ctx.dates))
 
 
+# The demo backfill gives its history the GENERATED_AT of scheduled runs (see ``stamped_backfill``).
+_backfill_stamps: ContextVar[Callable[[str], DataFrame] | None] = ContextVar("backfill_stamps", default=None)
+
+
+@contextmanager
+def stamped_backfill(stamps: Callable[[str], DataFrame]) -> Iterator[None]:
+    """Within the block, ``write_lists`` takes GENERATED_AT from ``stamps(task_key)`` (a frame of
+    BUSINESS_DATE, STAMP_AT) instead of the current time: a backfill that looks like scheduled runs."""
+    token = _backfill_stamps.set(stamps)
+    try:
+        yield
+    finally:
+        _backfill_stamps.reset(token)
+
+
 def list_rows(ctx: TaskContext, task_key: str, spec: ListSpec, suppressions: DataFrame,
               generated_at: dt.datetime) -> DataFrame:
     """The rows of one list as stored in outbound_lists: valid contact, not suppressed, prioritised."""
@@ -232,6 +260,11 @@ def list_rows(ctx: TaskContext, task_key: str, spec: ListSpec, suppressions: Dat
         contacts = accounts.filter(accounts["PHONE_VALID"] & accounts["PHONE"].is_not_null()).select(
             accounts["ACCOUNT_ID"].alias("ACCOUNT_ID"), accounts["PHONE"].alias("CONTACT"))
     rows = without_suppressed(spec.rows, suppressions, spec.channel).join(contacts, on="ACCOUNT_ID")
+    stamps = _backfill_stamps.get()
+    stamp = F.lit(generated_at)
+    if stamps is not None:
+        rows = rows.join(stamps(task_key), on="BUSINESS_DATE")
+        stamp = F.col("STAMP_AT")
     priority = Window.partition_by("BUSINESS_DATE").order_by(*spec.order_by, F.col("ACCOUNT_ID"))
     return rows.select(
         F.col("BUSINESS_DATE").alias("BUSINESS_DATE"),
@@ -243,7 +276,7 @@ def list_rows(ctx: TaskContext, task_key: str, spec: ListSpec, suppressions: Dat
         F.col("CONTACT").alias("CONTACT"),
         F.col("DAYS_PAST_DUE").alias("DAYS_PAST_DUE"),
         F.row_number().over(priority).alias("PRIORITY"),
-        F.lit(generated_at).alias("GENERATED_AT"),
+        stamp.alias("GENERATED_AT"),
     )
 
 
@@ -272,18 +305,23 @@ def write_lists(ctx: TaskContext, task_key: str, specs: Sequence[ListSpec], also
 # --- files for SFTP -----------------------------------------------------------------------------------
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV atomically (a reader never sees half a file); pyarrow's writer, 5x pandas'."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    partial = path.with_name(path.name + ".part")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pa_csv.write_csv(table, partial, pa_csv.WriteOptions(quoting_style="needed"))
+    os.replace(partial, path)
+    return path
+
+
 def write_daily_files(frame: pd.DataFrame, folder: Path, prefix: str, dates: Sequence[dt.date]) -> list[Path]:
-    """One CSV per date (``<prefix>_YYYYMMDD.csv``, header only when the date has no rows), written
-    atomically; ``frame`` has a BUSINESS_DATE column, which the files leave out."""
+    """One CSV per date (``<prefix>_YYYYMMDD.csv``, header only when the date has no rows); ``frame`` has a
+    BUSINESS_DATE column, which the files leave out."""
     folder.mkdir(parents=True, exist_ok=True)
     columns = [c for c in frame.columns if c != "BUSINESS_DATE"]
     groups = {key: part for key, part in frame.groupby("BUSINESS_DATE", sort=False)}
-    paths = []
-    for day in sorted(set(dates)):
-        part = groups.get(day, frame.iloc[0:0])
-        path = folder / f"{prefix}_{day:%Y%m%d}.csv"
-        partial = path.with_suffix(".csv.part")
-        part[columns].to_csv(partial, index=False)
-        os.replace(partial, path)
-        paths.append(path)
-    return paths
+    return [write_csv(groups.get(day, frame.iloc[0:0])[columns], folder / f"{prefix}_{day:%Y%m%d}.csv")
+            for day in sorted(set(dates))]

@@ -102,9 +102,9 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("PRIORITY", INT),  # 1 = first to contact, within (BUSINESS_DATE, LIST_NAME)
         ("GENERATED_AT", TS),
     ),
-    # BI-2482: every open account (and every account closed in the last 30 days) on each business date,
-    # with its tape state as of that date and the channel flags after consents, contact validity and the
-    # suppressions active on that date.
+    # BI-2482: on each business date, every account an outbound program may contact (delinquent, closed in
+    # the last 30 days, or current with marketing consent), with its tape state as of that date and the
+    # channel flags after consents, contact validity and the suppressions active on that date.
     "base_population": (
         ("BUSINESS_DATE", "DATE"),
         ("ACCOUNT_ID", ID),

@@ -219,11 +219,17 @@ def test_rerun_failed_tasks_asks_first_then_queues_once_and_is_audited(stack: St
     assert not at.exception
     assert "Rerun the failed tasks of run" in texts(at)  # the confirmation, not the action yet
     assert count_requests(stack) == 0
+    opened = dict(at.session_state["workflow_action"])
     at.button(key="action_confirm").click().run()
     assert not at.exception
     assert "Requested" in "\n".join(s.value for s in at.success)
     assert count_requests(stack) == 1
     at.button(key="action_refresh").click().run()  # a rerun must not queue it again
+    assert count_requests(stack) == 1
+    at.session_state["workflow_action"] = opened  # a second click on the same confirmation
+    at.run()
+    at.button(key="action_confirm").click().run()
+    assert "Already requested" in "\n".join(s.value for s in at.success)
     assert count_requests(stack) == 1
     request = stack.adapters.engine.request_status(1)
     assert (request["kind"], request["run_id"], request["requested_by"]) == (
@@ -251,6 +257,16 @@ def count_requests(stack: Stack) -> int:
 
     with stack.adapters.store.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(action_requests)).scalar() or 0)
+
+
+def test_the_chosen_date_follows_the_user_to_another_page(stack: Stack) -> None:
+    at = app("Home.py").run()
+    at.switch_page("pages/1_Timeline.py").run()
+    at.date_input(key="business_date").set_value(stack.failed_day).run()
+    at.switch_page("pages/6_Alerts.py").run()
+    assert not at.exception
+    assert at.date_input(key="business_date").value == stack.failed_day
+    assert "**DI-749** · failed after 1 try" in texts(at)
 
 
 @pytest.mark.parametrize("when", ["weekend", "future"])
@@ -310,6 +326,23 @@ def test_timeline_volumes_reconciliation_alerts_checklist_show_the_day(stack: St
     assert items == [item for _, _, group in views.CHECKLIST for item in group]
 
 
+def test_the_production_banner_names_the_targets_without_secrets(stack: Stack) -> None:
+    from console.adapters.warehouse import Warehouse
+    from console.store import StateStore
+
+    class Engine:
+        label = "Databricks workspace https://dbc-123.cloud.databricks.com"
+
+    production = Adapters(settings=stack.adapters.settings, mode="production", spec=stack.adapters.spec,
+                          store=StateStore.__new__(StateStore), warehouse=Warehouse(object, "Snowflake account acme-1"),
+                          engine=Engine())
+    production.store.url = "postgresql://console:s3cret@db.internal/console"
+    text = views.mode_banner(production)
+    assert "Production" in text and views.DEMO_BANNER not in text
+    assert "Snowflake account acme-1" in text and "dbc-123.cloud.databricks.com" in text
+    assert "s3cret" not in text and "***" in text
+
+
 # ------------------------------------------------------------------------------------------------ failures
 def test_pages_render_when_the_warehouse_is_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()  # nothing listens here
@@ -333,3 +366,20 @@ def test_a_malformed_console_toml_shows_the_config_error(tmp_path: Path, monkeyp
         assert not at.exception
         assert "[console] timezone" in at.error[0].value and str(broken) in at.error[0].value
         assert at.info[0].value == "Fix the file named above and start again."
+
+
+def test_a_workflow_file_with_a_cycle_shows_the_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = tmp_path / "console.toml"
+    spec = tmp_path / "broken.job.yml"
+    settings.write_text((ROOT / "console.toml").read_text().replace(
+        'spec = "jobs/outbound_lists.job.yml"', f'spec = "{spec}"'))
+    text = (ROOT / "jobs" / "outbound_lists.job.yml").read_text()
+    first = "        - task_key: BI-2482_Outbound_List_Generation_for_GR\n"
+    cycle = "          depends_on: [{task_key: DI-977_prescreen_email_list_upload}]\n"  # the last task
+    spec.write_text(text.replace(first, first + cycle))
+    monkeypatch.setenv("CONSOLE_SETTINGS", str(settings))
+    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path))
+    at = app("pages/2_Workflow.py").run()
+    assert not at.exception
+    assert "cycle" in at.error[0].value and str(spec) in at.error[0].value
+    assert "depends_on" in at.info[0].value

@@ -64,10 +64,10 @@ def _confirm(page: Page) -> None:
             result = page.adapters.engine.submit(pending["kind"], page.user, key, business_date=pending["day"],
                                                  run_id=pending["run_id"], task_keys=pending["task_keys"] or None)
             st.session_state[RESULT_KEY] = {"ok": result.ok, "message": result.message,
-                                            "request_id": result.request_id, "hint": ""}
+                                            "request_id": result.request_id, "hint": "", "day": pending["day"]}
         except ConsoleError as exc:
             st.session_state[RESULT_KEY] = {"ok": False, "message": exc.message, "request_id": None,
-                                            "hint": exc.hint}
+                                            "hint": exc.hint, "day": pending["day"]}
         st.session_state.pop(OPEN_KEY, None)
         st.rerun()
     if back.button("Back", key="action_back"):
@@ -93,7 +93,7 @@ def action_bar(page: Page, run: Run | None) -> None:
     if st.session_state.get(OPEN_KEY):
         _confirm(page)
     result = st.session_state.get(RESULT_KEY)
-    if result:
+    if result and result["day"] == page.day:  # the last request made for this date
         with guarded():
             _show_result(page, result)
 

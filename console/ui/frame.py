@@ -26,7 +26,8 @@ from console.worker import worker_status
 logger = logging.getLogger(__name__)
 
 APP_NAME = "Outbound Ops Console"
-DATE_KEY = "business_date"
+DATE_KEY = "business_date"  # the widget
+CHOSEN_KEY = "chosen_business_date"  # the choice, kept across pages
 GENERIC_ERROR = "Something went wrong while building this part of the page. The details are in the console's log."
 
 
@@ -125,9 +126,18 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
     return Page(adapters=adapters, day=day, now=now, clock=clock)
 
 
+def _remember_date() -> None:
+    st.session_state[CHOSEN_KEY] = st.session_state[DATE_KEY]
+
+
 def _date_picker(now: dt.datetime) -> dt.date:
-    """The business date, in ET, kept across pages for the session; today's business date by default."""
-    value = st.date_input("Business date (ET)", value=business_date(now), key=DATE_KEY, persist_state="session",
+    """The business date, in ET, kept across pages for the session; today's business date by default.
+
+    Each page has its own date widget, so the choice is kept under a separate session key (a widget's own
+    state, even with ``persist_state``, does not carry over to the same widget on another page).
+    """
+    chosen = st.session_state.get(CHOSEN_KEY) or business_date(now)
+    value = st.date_input("Business date (ET)", value=chosen, key=DATE_KEY, on_change=_remember_date,
                           format="YYYY-MM-DD", help="Weekends and US holidays have no run.")
     return value if isinstance(value, dt.date) else business_date(now)
 

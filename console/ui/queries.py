@@ -98,14 +98,10 @@ def reconciliation(adapters: Any, day: dt.date) -> pd.DataFrame:
             .collect(),
             ["LIST_NAME", "SENT", "ACCEPTED", "REJECTED", "FINISHED"])
     with _warehouse(adapters, f"the campaign results table {tables.campaign_results}") as session:
-        results_table = session.table(tables.campaign_results)
-        if "LIST_NAME" in [c.strip('"').upper() for c in results_table.columns]:
-            results = _frame(results_table.filter(on_day).group_by("LIST_NAME")
-                             .agg(F.count_distinct("ACCOUNT_ID").alias("RESULTS")).collect(),
-                             ["LIST_NAME", "RESULTS"])
-        else:  # results without a list name: only the day's total can be shown
-            total = results_table.filter(on_day).agg(F.count_distinct("ACCOUNT_ID").alias("RESULTS")).collect()
-            results = pd.DataFrame({"LIST_NAME": ["(all lists)"], "RESULTS": [total[0]["RESULTS"] or 0]})
+        results = _frame(
+            session.table(tables.campaign_results).filter(on_day).group_by("LIST_NAME")
+            .agg(F.count_distinct("ACCOUNT_ID").alias("RESULTS")).collect(),
+            ["LIST_NAME", "RESULTS"])
     merged = generated.merge(imported, on="LIST_NAME", how="outer").merge(results, on="LIST_NAME", how="outer")
     out = pd.DataFrame({
         "List": merged["LIST_NAME"],

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from console.clock import ET
+from console.errors import ConsoleError
 from console.model import RERUNNABLE, Run, TaskState
 from console.status import DayStatus
 from console.store import redact_url
@@ -54,24 +55,25 @@ def workflow_headline(run: Run | None) -> str:
     return run.state.label.capitalize()
 
 
-def _planned(status: DayStatus, key: str, default: str) -> str:
-    return next((hhmm(m.planned) for m in status.milestones if m.key == key), default)
+def _planned(status: DayStatus, key: str) -> dt.datetime | None:
+    return next((m.planned for m in status.milestones if m.key == key), None)
 
 
 def workflow_sentence(status: DayStatus) -> str:
     """The day's workflow state in words, with k of N tasks done."""
     run = status.run
-    start, target = _planned(status, "workflow_start", "06:00"), _planned(status, "workflow_target", "08:00")
+    start, target = _planned(status, "workflow_start"), _planned(status, "workflow_target")
     done, total = tasks_done(status)
     count = f"{done} of {total} tasks done"
     if run is None:
         today = status.now.astimezone(ET).date() == status.business_date
-        when = f" (it is scheduled for {start} ET)" if today and hhmm(status.now) < start else ""
+        when = f" (it is scheduled for {hhmm(start)} ET)" if today and start and status.now < start else ""
         return f"No workflow run for {status.business_date} yet{when}: {count}."
     if run.state == TaskState.SUCCEEDED:
-        late = run.end is not None and hhmm(run.end) > target
-        verdict = "after" if late else "before"
-        return f"Succeeded at {hhmm(run.end)} ET, {verdict} the {target} target: {count}."
+        verdict = ""
+        if target and run.end:
+            verdict = f", {'after' if run.end > target else 'before'} the {hhmm(target)} target"
+        return f"Succeeded at {hhmm(run.end)} ET{verdict}: {count}."
     if run.state in (TaskState.RUNNING, TaskState.PENDING, TaskState.QUEUED):
         since = f" since {hhmm(run.start)} ET" if run.start else ""
         return f"{run.state.label.capitalize()}{since} (run {run.run_id}): {count}."
@@ -82,7 +84,7 @@ def workflow_sentence(status: DayStatus) -> str:
 def short_key(spec: Any, key: str) -> str:
     try:
         return str(spec.task(key).short_key)
-    except Exception:  # a task no longer in the spec (old runs): show its key as recorded
+    except ConsoleError:  # a task no longer in the spec (old runs): show its key as recorded
         return key
 
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from snowflake.snowpark import Column
 from snowflake.snowpark import functions as F
-from snowflake.snowpark.types import StringType
+from snowflake.snowpark.types import LongType, StringType
 
-from jobs.common import Replace, et_to_utc, load_frame, replace_rows, values_frame
+from jobs.common import Replace, et_to_utc, hash_bucket, load_frame, replace_rows, values_frame
 
 if TYPE_CHECKING:
     from snowflake.snowpark import DataFrame, Session
@@ -67,15 +67,15 @@ def write_config(session: Session, tables: TableNames, updated_at: dt.datetime) 
     return load_frame(session, config_frame(updated_at), tables.list_automation_config, mode="overwrite")
 
 
-def _draw(*columns: Column | str, modulo: int) -> Column:
-    """A deterministic pseudo-random integer in ``0..modulo-1`` from a hash of ``columns``."""
-    return F.abs(F.hash(*[F.col(c) if isinstance(c, str) else c for c in columns])) % modulo
+def _draw(*columns: str, modulo: int, salt: str = "") -> Column:
+    """A deterministic pseudo-random integer in ``0..modulo-1`` from a hash of ``columns`` (and ``salt``)."""
+    return hash_bucket(*columns, modulo=modulo, salt=salt)
 
 
 def rejected() -> Column:
     """Whether Genesys rejects a list row (bad format, duplicate, internal DNC): 0.3-1.0 % per list."""
     per_mille = _draw("LIST_NAME", modulo=8) + 3
-    return _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", F.lit("reject"), modulo=1000) < per_mille
+    return _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", modulo=1000, salt="reject") < per_mille
 
 
 def _dates_frame(session: Session, dates: Sequence[dt.date]) -> DataFrame:
@@ -87,7 +87,7 @@ def _dates_frame(session: Session, dates: Sequence[dt.date]) -> DataFrame:
                      (day - KAFKA_EPOCH).days * 10_000_000_000))
     return values_frame(session, [("BUSINESS_DATE", "DATE"), ("UPLOAD_AT", "TIMESTAMP_NTZ"),
                                   ("CAMPAIGNS_AT", "TIMESTAMP_NTZ"), ("EXPORT_AT", "TIMESTAMP_NTZ"),
-                                  ("EXPORT_MS", "NUMBER(18,0)"), ("OFFSET_BASE", "NUMBER(18,0)")], rows)
+                                  ("EXPORT_MS", "BIGINT"), ("OFFSET_BASE", "BIGINT")], rows)
 
 
 def upload(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> dict:
@@ -133,7 +133,7 @@ def export(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> di
                 .filter(~rejected())
                 .select("BUSINESS_DATE", "LIST_NAME", "CHANNEL", "ACCOUNT_ID", "CONTACT_LIST_ID",
                         _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", modulo=1000).alias("R")))
-    steps = values_frame(session, [("STEP", "NUMBER(2,0)")], [(1,), (2,), (3,)])
+    steps = values_frame(session, [("STEP", "BIGINT")], [(1,), (2,), (3,)])
     r, step, channel = F.col("R"), F.col("STEP"), F.col("CHANNEL")
     r100 = r % 100
     attempts = F.lit(1) + F.iff(r < 350, F.lit(1), F.lit(0)) + F.iff(r < 100, F.lit(1), F.lit(0))
@@ -146,7 +146,7 @@ def export(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> di
               .select("BUSINESS_DATE", "LIST_NAME", "CHANNEL", "ACCOUNT_ID", "CONTACT_LIST_ID", "STEP", "R",
                       "CAMPAIGNS_AT", "EXPORT_AT", "EXPORT_MS", "OFFSET_BASE",
                       _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", "STEP", modulo=100).alias("S"),
-                      _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", "STEP", F.lit("lag"), modulo=900).alias("LAG"),
+                      _draw("ACCOUNT_ID", "BUSINESS_DATE", "LIST_NAME", "STEP", modulo=900, salt="lag").alias("LAG"),
                       _draw("ACCOUNT_ID", "BUSINESS_DATE", modulo=8 * 3600).alias("DIAL_AT"),
                       _draw("ACCOUNT_ID", modulo=PARTITIONS).alias("PARTITION_NO")))
     s, lag = F.col("S"), F.col("LAG")
@@ -164,7 +164,7 @@ def export(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> di
     list_index = F.lit(0)
     for index, (name, *_) in enumerate(LISTS):
         list_index = F.when(F.col("LIST_NAME") == name, F.lit(index)).otherwise(list_index)
-    offset = F.col("OFFSET_BASE") + (F.col("ACCOUNT_ID") % 100_000_000) * 64 + list_index * 4 + step
+    offset = F.col("OFFSET_BASE") + (F.col("ACCOUNT_ID").cast(LongType()) % 100_000_000) * 64 + list_index * 4 + step
 
     def text(column: Column) -> Column:
         return column.cast(StringType())

@@ -21,7 +21,7 @@ from snowflake.snowpark import functions as F
 
 from console.clock import business_days, is_business_day, previous_business_day
 from console.workflow import load_workflow
-from jobs.common import et_to_utc, in_transaction, load_frame, values_frame
+from jobs.common import et_to_utc, hash_bucket, in_transaction, load_frame, stamped_backfill, values_frame
 from jobs.context import TaskContext
 from jobs.demo import genesys, portfolio, sftp, suppressions
 from jobs.demo.anomalies import by_kind
@@ -101,12 +101,14 @@ def build_warehouse(session: Session, settings: Settings, days: list[dt.date],
     done("sftp", f"{len(dates)} SFTP non-openers files")
 
     spec = load_workflow(settings.workflow_spec)
-    tasks = run_tasks(session, settings, dates[0], dates[-1], progress, spec)
+    stamps = _history_stamps(spec, dates)
+    with stamped_backfill(lambda task_key: values_frame(
+            session, [("BUSINESS_DATE", "DATE"), ("STAMP_AT", "TIMESTAMP_NTZ")], stamps[task_key])):
+        tasks = run_tasks(session, settings, dates[0], dates[-1], progress, spec)
     done("tasks", f"{len(tasks)} tasks over {len(dates)} business days")
 
     short = _apply_short_list(session, tables, seed, dates)
-    _stamp_generated_at(session, tables, spec, dates)
-    done("history_stamps", "list timestamps and the short-list anomaly")
+    done("short_list", "short-list anomaly")
 
     upload = genesys.upload(session, tables, dates)
     done("genesys_upload", f"Genesys imports: {upload['records_sent']:,} records")
@@ -154,7 +156,7 @@ def _apply_short_list(session: Session, tables: TableNames, seed: int, dates: Se
         if day is None:
             continue
         lists = session.table(tables.outbound_lists)
-        missing = F.abs(F.hash(F.col("ACCOUNT_ID"), F.lit("partial-tape"))) % 100 < int(SHORT_LIST_SHARE * 100)
+        missing = hash_bucket("ACCOUNT_ID", modulo=100, salt="partial-tape") < int(SHORT_LIST_SHARE * 100)
         before = lists.filter((F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject)).count()
         kept = 1 - SHORT_LIST_SHARE
         in_transaction(session, [
@@ -178,31 +180,26 @@ def _apply_missing_export(session: Session, tables: TableNames, dates: Sequence[
     return None
 
 
-def _stamp_generated_at(session: Session, tables: TableNames, spec: WorkflowSpec, dates: Sequence[dt.date]) -> None:
-    """Give the backfilled lists the GENERATED_AT of a scheduled run: 06:00 ET plus the task's place in the
-    DAG, with the late_run and failed_task anomalies' delays (the console records the matching runs)."""
+def _history_stamps(spec: WorkflowSpec, dates: Sequence[dt.date]) -> dict[str, list[tuple[dt.date, dt.datetime]]]:
+    """GENERATED_AT per task and date as a scheduled run would have written it: 06:00 ET plus the task's
+    place in the DAG, with the late_run and failed_task anomalies' delays (the console records those runs)."""
     late = {anomaly_day(dates, a.days_ago) for a in by_kind("late_run")}
     failed = {anomaly_day(dates, a.days_ago): a.subject for a in by_kind("failed_task")}
     finish_minutes = _finish_minutes(spec)
-    rows = []
+    stamps: dict[str, list[tuple[dt.date, dt.datetime]]] = {key: [] for key in finish_minutes}
     for day in dates:
         start = et_to_utc(day, LATE_START if day in late else WORKFLOW_START)
-        jitter = int(np.random.default_rng([day.toordinal(), 8]).integers(0, 240))
+        jitter = dt.timedelta(seconds=int(np.random.default_rng([day.toordinal(), 8]).integers(0, 240)))
         delayed: set[str] = set()
         if day in failed:
             delayed = {spec.task(k).short_key for k in spec.descendants([spec.task(failed[day]).key])}
         for short_key, minutes in finish_minutes.items():
-            moment = start + dt.timedelta(minutes=minutes, seconds=jitter)
+            moment = start + dt.timedelta(minutes=minutes) + jitter
             if short_key in delayed:
-                repair = et_to_utc(day, REPAIRED_AT)
-                moment = repair + dt.timedelta(minutes=minutes - finish_minutes[failed[day]] + 3, seconds=jitter)
-            rows.append((day, short_key, moment))
-    source = values_frame(session, [("STAMP_DATE", "DATE"), ("STAMP_TASK", "VARCHAR"),
-                                    ("STAMP_AT", "TIMESTAMP_NTZ")], rows)
-    target = session.table(tables.outbound_lists)
-    target.update({"GENERATED_AT": source["STAMP_AT"]},
-                  (target["BUSINESS_DATE"] == source["STAMP_DATE"]) & (target["TASK_KEY"] == source["STAMP_TASK"]),
-                  source)
+                after_repair = minutes - finish_minutes[failed[day]] + 3
+                moment = et_to_utc(day, REPAIRED_AT) + dt.timedelta(minutes=after_repair) + jitter
+            stamps[short_key].append((day, moment))
+    return stamps
 
 
 def _finish_minutes(spec: WorkflowSpec) -> dict[str, float]:

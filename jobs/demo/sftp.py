@@ -8,13 +8,13 @@ opened by the time the file was cut. DI-749 ingests it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from jobs.common import write_csv
 from jobs.demo.portfolio import day_number
 from jobs.tasks.di_749 import FILE_COLUMNS, file_name
 
@@ -52,9 +52,5 @@ def write_drops(seed: int, accounts: pd.DataFrame, days: Sequence[dt.date], inbo
             if sent_on not in sends:
                 sends[sent_on] = _unopened_sends(seed, ids, emails, sent_on)
             parts.append(sends[sent_on])
-        path = inbox / file_name(day)
-        partial = path.with_suffix(".csv.part")
-        pd.concat(parts, ignore_index=True)[list(FILE_COLUMNS)].to_csv(partial, index=False)
-        os.replace(partial, path)
-        paths.append(path)
+        paths.append(write_csv(pd.concat(parts, ignore_index=True)[list(FILE_COLUMNS)], inbox / file_name(day)))
     return paths

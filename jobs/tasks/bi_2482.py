@@ -1,10 +1,14 @@
 """BI-2482: the base population of every business date, from the loan tape as of that date.
 
-One row per account open on the date (or closed in the last 30 days) with its status, DPD, DPD bucket,
-balances and risk tier, and the channel flags: CALL_OK / SMS_OK / EMAIL_OK combine contact validity,
-consents and the suppressions active on that date; MARKETING_OK is marketing consent with no ALL-channel
-suppression. Fails first if the loan tape has not been loaded for a date (the guide's "data pipeline
-delay: verify source data availability").
+The base is every account some outbound program may contact that day: every delinquent account, every
+account paid in full or charged off in the last 30 days, and every current account that may receive
+marketing (the funnel and prescreen programs; current accounts have no collections contact). Each row has
+the status, DPD, DPD bucket, balances and risk tier as of the date, and the channel flags: CALL_OK /
+SMS_OK / EMAIL_OK combine contact validity, consents and the suppressions active on that date;
+MARKETING_OK is marketing consent with no ALL-channel suppression.
+
+Fails first if the loan tape has not been loaded for a date (the guide's "data pipeline delay: verify
+source data availability").
 """
 
 from __future__ import annotations
@@ -102,7 +106,8 @@ def run(ctx: TaskContext) -> dict:
                 (F.col("PHONE_VALID") & F.col("SMS_CONSENT") & clear("NO_SMS")).alias("SMS_OK"),
                 (F.col("EMAIL_VALID") & F.col("EMAIL_CONSENT") & clear("NO_EMAIL")).alias("EMAIL_OK"),
                 (F.col("MARKETING_CONSENT") & clear("NO_CONTACT")).alias("MARKETING_OK"),
-            ))
+            )
+            .filter((F.col("LOAN_STATUS") != "CURRENT") | F.col("MARKETING_OK")))
     replace_rows(session, [Replace(tables.base_population, in_range("BUSINESS_DATE", dates), base)])
 
     stored = session.table(tables.base_population).filter(in_range("BUSINESS_DATE", dates))

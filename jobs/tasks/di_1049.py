@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snowflake.snowpark import functions as F
+from snowflake.snowpark.types import LongType
 
 from jobs.common import ListSpec, base_population, calendar, in_range, write_daily_files, write_lists
 
@@ -30,8 +31,9 @@ def run(ctx: TaskContext) -> dict:
     details = base_population(ctx).select("BUSINESS_DATE", "ACCOUNT_ID",
                                           F.col("STATUS_EFFECTIVE_DATE").alias("PAID_IN_FULL_DATE"))
     frame = (stored.join(details, on=["BUSINESS_DATE", "ACCOUNT_ID"])
-             .select("BUSINESS_DATE", F.col("ACCOUNT_ID").alias("SUBSCRIBER_KEY"),
-                     F.col("CONTACT").alias("EMAIL_ADDRESS"), "PAID_IN_FULL_DATE", "PRIORITY")
+             .select("BUSINESS_DATE", F.col("ACCOUNT_ID").cast(LongType()).alias("SUBSCRIBER_KEY"),
+                     F.col("CONTACT").alias("EMAIL_ADDRESS"), "PAID_IN_FULL_DATE",
+                     F.col("PRIORITY").cast(LongType()).alias("PRIORITY"))
              .sort("BUSINESS_DATE", "PRIORITY").to_pandas())
     paths = write_daily_files(frame, ctx.sftp_outbox / "sfmc", FILE_PREFIX, ctx.dates)
     return {**result, "files": len(paths), "file": str(paths[-1])}

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from snowflake.snowpark import functions as F
 
-from jobs.common import ListSpec, Replace, SourceDataMissing, base_population, in_range, load_frame, now_utc, write_lists
+from jobs.common import (
+    ListSpec,
+    Replace,
+    SourceDataMissing,
+    base_population,
+    in_range,
+    load_frame,
+    now_utc,
+    write_lists,
+)
 from jobs.schema import column_names
 
 if TYPE_CHECKING:

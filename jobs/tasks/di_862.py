@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snowflake.snowpark import functions as F
+from snowflake.snowpark.types import DoubleType, LongType
 
 from jobs.common import ListSpec, base_population, in_range, write_daily_files, write_lists
 
@@ -31,8 +32,13 @@ def run(ctx: TaskContext) -> dict:
         (F.col("TASK_KEY") == TASK_KEY) & in_range("BUSINESS_DATE", ctx.dates))
     details = base.select("BUSINESS_DATE", "ACCOUNT_ID", "LOAN_STATUS", "PRINCIPAL_BALANCE", "AMOUNT_DUE")
     frame = (stored.join(details, on=["BUSINESS_DATE", "ACCOUNT_ID"])
-             .select("BUSINESS_DATE", "ACCOUNT_ID", F.col("CONTACT").alias("PHONE"), "DAYS_PAST_DUE", "LOAN_STATUS",
-                     "PRINCIPAL_BALANCE", "AMOUNT_DUE", "PRIORITY")
+             .select("BUSINESS_DATE", F.col("ACCOUNT_ID").cast(LongType()).alias("ACCOUNT_ID"),
+                     F.col("CONTACT").alias("PHONE"), F.col("DAYS_PAST_DUE").cast(LongType()).alias("DAYS_PAST_DUE"),
+                     "LOAN_STATUS",
+                     # floats, not decimals: pandas would hold Python Decimal objects, slow to write
+                     F.col("PRINCIPAL_BALANCE").cast(DoubleType()).alias("PRINCIPAL_BALANCE"),
+                     F.col("AMOUNT_DUE").cast(DoubleType()).alias("AMOUNT_DUE"),
+                     F.col("PRIORITY").cast(LongType()).alias("PRIORITY"))
              .sort("BUSINESS_DATE", "PRIORITY").to_pandas())
     paths = write_daily_files(frame, ctx.sftp_outbox / "simm", FILE_PREFIX, ctx.dates)
     return {**result, "files": len(paths), "file": str(paths[-1])}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from snowflake.snowpark import functions as F
 
-from jobs.common import ListSpec, base_population, in_range, write_lists
+from jobs.common import ListSpec, base_population, hash_bucket, in_range, write_lists
 
 if TYPE_CHECKING:
     from jobs.context import TaskContext
@@ -20,7 +20,7 @@ SAMPLE_PERCENT = 4  # of the eligible accounts, chosen by a hash of account and 
 def run(ctx: TaskContext) -> dict:
     in_funnel = (ctx.session.table(ctx.tables.funnel_population).filter(in_range("BUSINESS_DATE", ctx.dates))
                  .select("BUSINESS_DATE", "ACCOUNT_ID"))
-    sampled = F.abs(F.hash(F.col("ACCOUNT_ID"), F.col("BUSINESS_DATE"))) % 100 < SAMPLE_PERCENT
+    sampled = hash_bucket("ACCOUNT_ID", "BUSINESS_DATE", modulo=100, salt="prescreen") < SAMPLE_PERCENT
     rows = (base_population(ctx)
             .filter((F.col("LOAN_STATUS") == "CURRENT") & F.col("RISK_TIER").isin("LOW", "MEDIUM")
                     & F.col("MARKETING_OK") & F.col("EMAIL_OK") & sampled)

@@ -33,9 +33,9 @@ def run(ctx: TaskContext) -> dict:
     early = (F.col("LOAN_STATUS") == "DELINQUENT") & dpd.between(*EARLY_DPD)
     # One pass, no union (fakesnow cannot describe a Snowpark union): every open account of the base that is
     # a non-opener or an early-stage delinquent; a non-opener counts as such even if also early-stage.
+    flagged = non_openers.select("BUSINESS_DATE", "ACCOUNT_ID", F.lit(True).alias("NON_OPENER"))
     funnel = (base_population(ctx).filter(F.col("LOAN_STATUS").isin("CURRENT", "DELINQUENT"))
-              .join(non_openers.select("BUSINESS_DATE", "ACCOUNT_ID", F.lit(True).alias("NON_OPENER")), on=["BUSINESS_DATE", "ACCOUNT_ID"],
-                    how="left")
+              .join(flagged, on=["BUSINESS_DATE", "ACCOUNT_ID"], how="left")
               .filter(F.col("NON_OPENER").is_not_null() | early)
               .select(*[c for c in column_names("funnel_population") if c != "FUNNEL_SOURCE"],
                       F.iff(F.col("NON_OPENER").is_not_null(), F.lit("EMAIL_NON_OPENER"),
