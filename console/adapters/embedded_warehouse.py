@@ -7,6 +7,7 @@ Snowflake HTTP protocol; the real Snowpark client connects to it with ``protocol
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
 import threading
@@ -69,9 +70,14 @@ def open_session(settings: Settings) -> Session:
         raise WarehouseUnavailable(
             f"The embedded warehouse is not running on {settings.warehouse_host}:{settings.warehouse_port}.")
     try:
-        return Session.builder.configs(connection_parameters(settings)).create()
+        session = Session.builder.configs(connection_parameters(settings)).create()
     except Exception as exc:  # the connector raises many kinds; all mean the same to a user
         raise WarehouseUnavailable(f"Could not open a session on the embedded warehouse: {exc}") from None
+    # Snowpark closes every session at interpreter exit with a query to the server; when the embedded
+    # warehouse has already stopped, that query retries for minutes and the process hangs on exit.
+    # fakesnow sessions need no close (close() raises there anyway), so skip it.
+    atexit.unregister(session._close_at_exit)
+    return session
 
 
 def prepare_instance(data_dir: Path, names: list[str]) -> Any:
