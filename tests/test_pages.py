@@ -120,23 +120,7 @@ def running_stack(data_dir: Path, seed_days: int = 0) -> Iterator[Stack]:
                 seed_warehouse(adapters, history[-seed_days:])
             yield Stack(adapters, env, day, history, history[-1], failed_run)
         finally:
-            close_sessions()
             server.stop()
-
-
-def close_sessions() -> None:
-    """Close this process's Snowpark sessions while the server is still up.
-
-    Snowpark closes open sessions at interpreter exit with a request to the server; once the server is
-    gone, that request retries for minutes and the test process hangs after the last test.
-    """
-    from snowflake.snowpark.session import _active_sessions
-
-    for session in list(_active_sessions):
-        try:
-            session.close()
-        except Exception:  # fakesnow has no system$cancel_all_queries; the connection is closed anyway
-            pass
 
 
 def clear_caches() -> None:
