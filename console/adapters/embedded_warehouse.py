@@ -126,7 +126,7 @@ class WarehouseServer:
                 f"Port {port} on {host} is already in use; another warehouse may be running.",
                 "Stop it, or set [warehouse] port in console.toml.")
         self.instance = prepare_instance(self.settings.warehouse_dir, databases(self.settings))
-        fs_server.shared_fs = self.instance
+        fs_server.shared_fs = self.instance  # type: ignore[attr-defined]
         config = uvicorn.Config(fs_server.app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="warehouse", daemon=True)
