@@ -12,7 +12,7 @@ import pandas as pd
 from console import pipeline_data
 from console.clock import ET, Clock, SystemClock, business_date, is_business_day
 from console.errors import ConsoleError, InvalidRequest
-from console.model import Run, TaskState
+from console.model import Run
 from console.settings import Adapters
 from console.timeline import DayFacts, MilestoneState, milestone_states
 from console.worker import WorkerStatus, worker_status
@@ -109,7 +109,3 @@ def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | No
         milestones=milestone_states(adapters.settings, day, now, facts), worker=worker_status(adapters),
         warehouse_error=warehouse_error, task_order=adapters.spec.keys,
     )
-
-
-def succeeded(status: DayStatus) -> bool:
-    return status.run is not None and status.run.state == TaskState.SUCCEEDED
