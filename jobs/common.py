@@ -12,6 +12,7 @@ between the embedded warehouse (fakesnow) and Snowflake, and each is decided in 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 
     from console.settings import TableNames
     from jobs.context import TaskContext
+
+logger = logging.getLogger(__name__)
 
 UTC = dt.UTC
 CHANNELS = ("CALL", "SMS", "EMAIL")
@@ -108,9 +113,17 @@ def in_transaction(session: Session, statements: Sequence[str]) -> None:
         for statement in statements:
             session.sql(statement).collect()
     except BaseException:
-        session.sql("ROLLBACK").collect()
+        _rollback(session)
         raise
     session.sql("COMMIT").collect()
+
+
+def _rollback(session: Session) -> None:
+    """Roll back after a failure; a failing rollback is logged, never allowed to hide the first error."""
+    try:
+        session.sql("ROLLBACK").collect()
+    except Exception:
+        logger.warning("rollback failed after an error in a transaction", exc_info=True)
 
 
 # --- literal frames and calendars ---------------------------------------------------------------------
@@ -203,11 +216,13 @@ def replace_rows(session: Session, writes: Sequence[Replace]) -> None:
         for write in writes:
             session.table(write.table).delete(write.where)
         for write in writes:
-            frames = write.rows if isinstance(write.rows, Sequence) else [write.rows] if write.rows else []
+            if write.rows is None:
+                continue
+            frames = write.rows if isinstance(write.rows, Sequence) else [write.rows]
             for frame in frames:
                 frame.write.save_as_table(write.table, mode="append", column_order="name")
     except BaseException:
-        session.sql("ROLLBACK").collect()
+        _rollback(session)
         raise
     session.sql("COMMIT").collect()
 
@@ -307,9 +322,6 @@ def write_lists(ctx: TaskContext, task_key: str, specs: Sequence[ListSpec], also
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` as CSV atomically (a reader never sees half a file); pyarrow's writer, 5x pandas'."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     partial = path.with_name(path.name + ".part")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pa_csv.write_csv(table, partial, pa_csv.WriteOptions(quoting_style="needed"))

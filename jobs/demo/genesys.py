@@ -136,7 +136,7 @@ def export(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> di
     steps = values_frame(session, [("STEP", "BIGINT")], [(1,), (2,), (3,)])
     r, step, channel = F.col("R"), F.col("STEP"), F.col("CHANNEL")
     r100 = r % 100
-    attempts = F.lit(1) + F.iff(r < 350, F.lit(1), F.lit(0)) + F.iff(r < 100, F.lit(1), F.lit(0))
+    attempts = F.lit(1) + F.iff(r < 300, F.lit(1), F.lit(0)) + F.iff(r < 80, F.lit(1), F.lit(0))
     keep = (((channel == "CALL") & (step <= attempts))
             | ((channel == "SMS") & ((step == 1) | ((step == 2) & r100.between(8, 11))))
             | ((channel == "EMAIL") & ((step == 1) | ((step == 2) & r100.between(3, 27))

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from snowflake.snowpark import Window
+from snowflake.snowpark import Column, Window
 from snowflake.snowpark import functions as F
+from snowflake.snowpark.types import LongType
 
 from console.clock import business_days, is_business_day, previous_business_day
 from jobs.common import et_to_utc, in_transaction, load_frame
@@ -212,11 +213,10 @@ def initial_state(accounts: pd.DataFrame, seed: int, start: dt.date) -> TapeStat
     balance = np.round(loan * remaining).astype(np.int64)
 
     delinquent = rng.random(count) < np.clip(INITIAL_DELINQUENT_SHARE * risk, 0, 0.6)
-    survival = np.ones(CHARGE_OFF_DPD, dtype=np.float64)  # index d-1 for DPD d
-    for d in range(1, CHARGE_OFF_DPD):
-        hazard = cure_hazard(np.array([d]))[0] + DELINQUENT_PAYOFF_HAZARD
-        survival[d] = survival[d - 1] * (1 - hazard)
-    dpd = np.where(delinquent, rng.choice(np.arange(1, CHARGE_OFF_DPD + 1), size=count, p=survival / survival.sum()),
+    # Steady-state DPD profile: the chance of still being delinquent d days in, for d = 1..119.
+    exits = cure_hazard(np.arange(1, CHARGE_OFF_DPD)) + DELINQUENT_PAYOFF_HAZARD
+    survival = np.concatenate([[1.0], np.cumprod(1 - exits[:-1])])
+    dpd = np.where(delinquent, rng.choice(np.arange(1, CHARGE_OFF_DPD), size=count, p=survival / survival.sum()),
                    0).astype(np.int16)
     months_due = np.ceil(dpd / 30).astype(np.int64)
     paid_recently = rng.random(count) < 0.3
@@ -390,30 +390,39 @@ def stored_state(session: Session, tables: TableNames) -> tuple[TapeState, dt.da
     if not loads or loads[0]["LAST"] is None:
         return None
     last_as_of = loads[0]["LAST"]
-    tape = session.table(tables.loan_tape)
     latest = Window.partition_by("ACCOUNT_ID").order_by(F.col("EFFECTIVE_DATE").desc())
-    rows = (tape.filter(F.col("EFFECTIVE_DATE") <= F.lit(last_as_of))
+    rows = (session.table(tables.loan_tape).filter(F.col("EFFECTIVE_DATE") <= F.lit(last_as_of))
             .select("ACCOUNT_ID", "LOAN_STATUS", "DAYS_PAST_DUE_AT_EFFECTIVE", "EFFECTIVE_DATE",
                     "PRINCIPAL_BALANCE", "AMOUNT_DUE", "LAST_PAYMENT_DATE",
                     F.row_number().over(latest).alias("RN"))
             .filter(F.col("RN") == 1))
     accounts = session.table(tables.accounts).select("ACCOUNT_ID", "RISK_SCORE", "MONTHLY_PAYMENT")
-    frame = rows.join(accounts, on="ACCOUNT_ID").sort("ACCOUNT_ID").to_pandas()
+    epoch = F.lit(EPOCH)
 
-    def days(column: str) -> np.ndarray:
-        return pd.to_datetime(frame[column]).to_numpy().astype("datetime64[D]").astype(np.int32)
+    def whole(column: str, scale: int = 1) -> Column:
+        # Integers only: decimals and dates would reach pandas as Python objects, slow at a million rows.
+        return F.round(F.col(column) * scale).cast(LongType()).alias(column)
 
-    status_codes = {name: code for code, name in enumerate(STATUSES)}
+    status_code = F.lit(0)
+    for code, name in enumerate(STATUSES):
+        status_code = F.when(F.col("LOAN_STATUS") == str(name), F.lit(code)).otherwise(status_code)
+    frame = (rows.join(accounts, on="ACCOUNT_ID")
+             .select(whole("ACCOUNT_ID"), whole("RISK_SCORE"), whole("MONTHLY_PAYMENT", 100),
+                     status_code.cast(LongType()).alias("STATUS"), whole("DAYS_PAST_DUE_AT_EFFECTIVE"),
+                     F.datediff("day", epoch, F.col("EFFECTIVE_DATE")).cast(LongType()).alias("EFFECTIVE_DAY"),
+                     whole("PRINCIPAL_BALANCE", 100), whole("AMOUNT_DUE", 100),
+                     F.datediff("day", epoch, F.col("LAST_PAYMENT_DATE")).cast(LongType()).alias("LAST_PAYMENT_DAY"))
+             .sort("ACCOUNT_ID").to_pandas())
     state = TapeState(
-        account_id=frame["ACCOUNT_ID"].to_numpy().astype(np.int64),
+        account_id=frame["ACCOUNT_ID"].to_numpy(np.int64),
         relative_risk=relative_risk(frame["RISK_SCORE"].to_numpy()),
-        installment=np.round(frame["MONTHLY_PAYMENT"].astype(float).to_numpy() * 100).astype(np.int64),
-        status=frame["LOAN_STATUS"].map(status_codes).to_numpy().astype(np.int8),
+        installment=frame["MONTHLY_PAYMENT"].to_numpy(np.int64),
+        status=frame["STATUS"].to_numpy().astype(np.int8),
         dpd_at_effective=frame["DAYS_PAST_DUE_AT_EFFECTIVE"].to_numpy().astype(np.int16),
-        effective=days("EFFECTIVE_DATE"),
-        balance=np.round(frame["PRINCIPAL_BALANCE"].astype(float).to_numpy() * 100).astype(np.int64),
-        due=np.round(frame["AMOUNT_DUE"].astype(float).to_numpy() * 100).astype(np.int64),
-        last_payment=days("LAST_PAYMENT_DATE"),
+        effective=frame["EFFECTIVE_DAY"].to_numpy().astype(np.int32),
+        balance=frame["PRINCIPAL_BALANCE"].to_numpy(np.int64),
+        due=frame["AMOUNT_DUE"].to_numpy(np.int64),
+        last_payment=frame["LAST_PAYMENT_DAY"].to_numpy().astype(np.int32),
     )
     return state, last_as_of
 

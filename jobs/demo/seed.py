@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 
-from console.clock import business_days, is_business_day, previous_business_day
+from console.clock import business_days, is_business_day, last_business_days, previous_business_day
 from console.workflow import load_workflow
-from jobs.common import et_to_utc, hash_bucket, in_transaction, load_frame, stamped_backfill, values_frame
+from jobs.common import et_to_utc, hash_bucket, load_frame, stamped_backfill, values_frame
 from jobs.context import TaskContext
 from jobs.demo import genesys, portfolio, sftp, suppressions
 from jobs.demo.anomalies import by_kind
@@ -39,6 +39,11 @@ SHORT_LIST_SHARE = 0.40  # the share of accounts missing from the partial tape o
 WORKFLOW_START = "06:00"
 LATE_START = "06:52"  # the late_run anomaly (kept in step with its description)
 REPAIRED_AT = "07:41"  # the failed_task anomaly's repair
+# Median minutes per task on Databricks (i3.xlarge, 2-8 workers) and the cluster start, as console.demo models
+# the backfilled runs' records.
+TASK_MINUTES = {"BI-2482": 14.0, "BI-2584": 1.0, "BI-2609": 4.0, "BI-737": 9.0, "BI-813": 5.0, "DI-862": 6.0,
+                "DI-749": 7.0, "DI-986": 10.0, "BI-820": 5.0, "DI-1049": 3.0, "DI-977": 6.0}
+CLUSTER_START_MINUTES = 4.5
 
 
 def anomaly_day(dates: Sequence[dt.date], days_ago: int) -> dt.date | None:
@@ -97,7 +102,7 @@ def build_warehouse(session: Session, settings: Settings, days: list[dt.date],
     genesys.write_config(session, tables, et_to_utc(start, "10:00"))
     done("suppressions_config", f"{len(initial) + daily:,} suppressions, Genesys config")
 
-    sftp.write_drops(seed, accounts, dates, settings.sftp_inbox)
+    sftp.write_drops(session, tables, seed, dates, settings.sftp_inbox)
     done("sftp", f"{len(dates)} SFTP non-openers files")
 
     spec = load_workflow(settings.workflow_spec)
@@ -135,36 +140,38 @@ def prepare_day(session: Session, settings: Settings, day: dt.date) -> dict:
         raise RuntimeError("The demo warehouse has no loan tape yet: seed it first (python -m console seed).")
     state, last_as_of = stored
     through = day if is_business_day(day) else previous_business_day(day)
-    accounts = session.table(tables.accounts).select(
-        "ACCOUNT_ID", "EMAIL", "EMAIL_VALID", "EMAIL_CONSENT").sort("ACCOUNT_ID").to_pandas()
     new_suppressions = 0
     tape = {"loads": 0, "changes": 0}
     if through > last_as_of:
         new_suppressions = suppressions.add_daily_suppressions(
-            session, tables, seed, accounts["ACCOUNT_ID"].to_numpy(), last_as_of + dt.timedelta(days=1), through)
+            session, tables, seed, state.account_id, last_as_of + dt.timedelta(days=1), through)
         tape = portfolio.extend(session, tables, seed, state, last_as_of, through)
-    drop = sftp.write_drops(seed, accounts, [day], settings.sftp_inbox)[0] if is_business_day(day) else None
+    drop = sftp.write_drops(session, tables, seed, [day], settings.sftp_inbox)[0] if is_business_day(day) else None
     return {"day": day.isoformat(), "tape_loads": tape["loads"], "tape_changes": tape["changes"],
             "suppressions": new_suppressions, "sftp_file": str(drop) if drop else None}
 
 
 def _apply_short_list(session: Session, tables: TableNames, seed: int, dates: Sequence[dt.date]) -> dict | None:
-    """The short_list anomaly: that day's tape arrived partial (loan_tape_loads shows it) and the list
-    named by the anomaly was cut to the accounts the partial tape held."""
+    """The short_list anomaly: that day's tape arrived partial (its loan_tape_loads row shows it) and the
+    list named by the anomaly holds only the accounts the partial tape had (priorities renumbered)."""
     for anomaly in by_kind("short_list"):
         day = anomaly_day(dates, anomaly.days_ago)
         if day is None:
             continue
-        lists = session.table(tables.outbound_lists)
-        missing = hash_bucket("ACCOUNT_ID", modulo=100, salt="partial-tape") < int(SHORT_LIST_SHARE * 100)
-        before = lists.filter((F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject)).count()
         kept = 1 - SHORT_LIST_SHARE
-        in_transaction(session, [
-            f"UPDATE {tables.loan_tape_loads} SET ACCOUNTS = ROUND(ACCOUNTS * {kept}), "
-            f"CHANGES = ROUND(CHANGES * {kept}) WHERE AS_OF_DATE = '{day}'",
-        ])
-        lists.delete((F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject) & missing)
-        after = lists.filter((F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject)).count()
+        session.sql(f"UPDATE {tables.loan_tape_loads} SET ACCOUNTS = ROUND(ACCOUNTS * {kept}), "
+                    f"CHANGES = ROUND(CHANGES * {kept}) WHERE AS_OF_DATE = '{day}'").collect()
+        lists = session.table(tables.outbound_lists)
+        that_list = (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject)
+        missing = hash_bucket("ACCOUNT_ID", modulo=100, salt=f"partial-tape-{seed}") < round(SHORT_LIST_SHARE * 100)
+        before = lists.filter(that_list).count()
+        lists.delete(that_list & missing)
+        renumbered = lists.filter(that_list).select(
+            F.col("ACCOUNT_ID").alias("KEPT_ACCOUNT_ID"),
+            F.row_number().over(Window.order_by("PRIORITY")).alias("NEW_PRIORITY"))
+        lists.update({"PRIORITY": renumbered["NEW_PRIORITY"]},
+                     that_list & (lists["ACCOUNT_ID"] == renumbered["KEPT_ACCOUNT_ID"]), renumbered)
+        after = lists.filter(that_list).count()
         return {"day": day.isoformat(), "list": anomaly.subject, "rows_before": int(before), "rows_after": int(after)}
     return None
 
@@ -203,24 +210,17 @@ def _history_stamps(spec: WorkflowSpec, dates: Sequence[dt.date]) -> dict[str, l
 
 
 def _finish_minutes(spec: WorkflowSpec) -> dict[str, float]:
-    """Minutes after the workflow start at which each task typically finishes (about 40 minutes in all)."""
-    typical = {"BI-2482": 14, "DI-749": 6, "DI-986": 8}
+    """Minutes after the workflow start at which each task typically finishes (about 45 minutes in all):
+    cluster start, then each task's median on Databricks after its slowest dependency (as console.demo)."""
     finish: dict[str, float] = {}
     for key in spec.topological_order():
         task = spec.task(key)
-        ready = max((finish[spec.task(d).short_key] for d in task.depends_on), default=0.0)
-        finish[task.short_key] = ready + typical.get(task.short_key, 5 + len(task.short_key) % 4 * 2)
+        ready = max((finish[spec.task(d).short_key] for d in task.depends_on), default=CLUSTER_START_MINUTES)
+        finish[task.short_key] = ready + TASK_MINUTES.get(task.short_key, 5.0)
     return finish
 
 
 def default_history(settings: Settings, today: dt.date) -> list[dt.date]:
     """The business days a fresh demo seeds: ``[demo] history_days`` days ending the business day before
     ``today`` (today's lists are left for the worker's 06:00 run)."""
-    from console.clock import last_business_days
-
     return last_business_days(previous_business_day(today), settings.demo_history_days)
-
-
-def accounts_frame(session: Session, tables: TableNames) -> pd.DataFrame:
-    """The stored accounts (used by tests and tools that need the portfolio in pandas)."""
-    return session.table(tables.accounts).sort("ACCOUNT_ID").to_pandas()

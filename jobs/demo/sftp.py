@@ -2,7 +2,9 @@
 
 SFMC sends servicing e-mails (statements, payment reminders) to accounts with a valid address and e-mail
 consent. The file for business date D lists the sends of the three calendar days before D that were not
-opened by the time the file was cut. DI-749 ingests it.
+opened by the time the file was cut. DI-749 ingests it. Who was sent what is a hash of seed, account and
+day, computed in the warehouse, so a day's file is the same whenever it is written and only that day's
+rows leave the warehouse.
 """
 
 from __future__ import annotations
@@ -10,47 +12,56 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
+from snowflake.snowpark import functions as F
+from snowflake.snowpark.types import LongType
 
-from jobs.common import write_csv
-from jobs.demo.portfolio import day_number
+from jobs.common import hash_bucket, values_frame, write_csv
 from jobs.tasks.di_749 import FILE_COLUMNS, file_name
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Session
+
+    from console.settings import TableNames
 
 SEND_SHARE = 0.012  # of eligible accounts e-mailed per calendar day
 OPEN_SHARE = 0.40
 LOOKBACK_DAYS = 3
-CAMPAIGNS = np.array(["STATEMENT_READY", "PAYMENT_REMINDER", "AUTOPAY_OFFER"])
+CAMPAIGNS = ("STATEMENT_READY", "PAYMENT_REMINDER", "AUTOPAY_OFFER")
 
 
-def _unopened_sends(seed: int, ids: np.ndarray, emails: np.ndarray, sent_on: dt.date) -> pd.DataFrame:
-    """The e-mails SFMC sent on ``sent_on`` that were never opened (deterministic per seed and day)."""
-    rng = np.random.default_rng([seed, 7, day_number(sent_on)])
-    draw = rng.random(len(ids))
-    picked = np.flatnonzero(draw < SEND_SHARE * (1 - OPEN_SHARE))
-    campaign = (draw[picked] * 1e6).astype(np.int64) % len(CAMPAIGNS)
-    return pd.DataFrame({"ACCOUNT_ID": ids[picked], "EMAIL_ADDRESS": emails[picked],
-                         "SEND_DATE": sent_on.isoformat(), "CAMPAIGN_NAME": CAMPAIGNS[campaign]})
+def unopened_sends(session: Session, tables: TableNames, seed: int, send_days: Sequence[dt.date]) -> pd.DataFrame:
+    """The e-mails SFMC sent on each of ``send_days`` that were never opened."""
+    days = values_frame(session, [("SEND_DATE", "DATE")], [(day,) for day in sorted(set(send_days))])
+    accounts = (session.table(tables.accounts).filter(F.col("EMAIL_VALID") & F.col("EMAIL_CONSENT"))
+                .select("ACCOUNT_ID", "EMAIL"))
+    per_million = int(SEND_SHARE * (1 - OPEN_SHARE) * 1_000_000)
+    campaign = F.lit(CAMPAIGNS[-1])
+    for index in range(len(CAMPAIGNS) - 2, -1, -1):
+        campaign = F.when(F.col("CAMPAIGN_NO") == index, F.lit(CAMPAIGNS[index])).otherwise(campaign)
+    sends = (accounts.cross_join(days)
+             .filter(hash_bucket("ACCOUNT_ID", "SEND_DATE", modulo=1_000_000, salt=f"sfmc-{seed}") < per_million)
+             .select("ACCOUNT_ID", "EMAIL", "SEND_DATE",
+                     hash_bucket("ACCOUNT_ID", "SEND_DATE", modulo=len(CAMPAIGNS), salt=f"campaign-{seed}")
+                     .alias("CAMPAIGN_NO"))
+             .select(F.col("ACCOUNT_ID").cast(LongType()).alias("ACCOUNT_ID"), F.col("EMAIL").alias("EMAIL_ADDRESS"),
+                     F.col("SEND_DATE").alias("SEND_DATE"), campaign.alias("CAMPAIGN_NAME"))
+             .sort("SEND_DATE", "ACCOUNT_ID"))
+    return sends.to_pandas()
 
 
-def write_drops(seed: int, accounts: pd.DataFrame, days: Sequence[dt.date], inbox: Path) -> list[Path]:
-    """Write the file of each business date in ``days`` into ``inbox``, atomically; same content every time.
-
-    ``accounts`` needs ACCOUNT_ID, EMAIL, EMAIL_VALID and EMAIL_CONSENT.
-    """
+def write_drops(session: Session, tables: TableNames, seed: int, days: Sequence[dt.date], inbox: Path) -> list[Path]:
+    """Write the file of each business date in ``days`` into ``inbox``, atomically; same content every time."""
+    days = sorted(set(days))
+    windows = {day: [day - dt.timedelta(days=back) for back in range(LOOKBACK_DAYS, 0, -1)] for day in days}
+    sends = unopened_sends(session, tables, seed, [d for window in windows.values() for d in window])
+    by_day = {key: part for key, part in sends.groupby("SEND_DATE", sort=False)}
     inbox.mkdir(parents=True, exist_ok=True)
-    eligible = accounts["EMAIL_VALID"].to_numpy(dtype=bool) & accounts["EMAIL_CONSENT"].to_numpy(dtype=bool)
-    ids = accounts["ACCOUNT_ID"].to_numpy()[eligible]
-    emails = accounts["EMAIL"].to_numpy()[eligible]
-    sends: dict[dt.date, pd.DataFrame] = {}
     paths = []
-    for day in sorted(set(days)):
-        parts = []
-        for back in range(LOOKBACK_DAYS, 0, -1):
-            sent_on = day - dt.timedelta(days=back)
-            if sent_on not in sends:
-                sends[sent_on] = _unopened_sends(seed, ids, emails, sent_on)
-            parts.append(sends[sent_on])
-        paths.append(write_csv(pd.concat(parts, ignore_index=True)[list(FILE_COLUMNS)], inbox / file_name(day)))
+    for day, window in windows.items():
+        parts = [by_day[d] for d in window if d in by_day] or [sends.iloc[0:0]]
+        frame = pd.concat(parts, ignore_index=True)[list(FILE_COLUMNS)]
+        paths.append(write_csv(frame, inbox / file_name(day)))
     return paths

@@ -11,6 +11,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from snowflake.snowpark import functions as F
 
 from jobs.common import (
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 TASK_KEY = "DI-749"
 LIST_NAME = "FUNNEL_EMAIL_NON_OPENERS"
 FILE_COLUMNS = ("ACCOUNT_ID", "EMAIL_ADDRESS", "SEND_DATE", "CAMPAIGN_NAME")
+COLUMN_TYPES = {"ACCOUNT_ID": pa.int64(), "EMAIL_ADDRESS": pa.string(), "SEND_DATE": pa.date32(),
+                "CAMPAIGN_NAME": pa.string()}
 
 
 def file_name(day: dt.date) -> str:
@@ -51,14 +55,16 @@ def read_files(inbox: Path, dates: list[dt.date]) -> pd.DataFrame:
             "expected from SFMC before 06:00 ET. Nothing was written; rerun the task once the file has arrived.")
     frames = []
     for day, path in paths.items():
-        frame = pd.read_csv(path, dtype={"ACCOUNT_ID": "int64", "EMAIL_ADDRESS": "string",
-                                         "CAMPAIGN_NAME": "string", "SEND_DATE": "string"})
+        try:
+            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=COLUMN_TYPES))
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"{TASK_KEY}: {path.name} is not a valid non-openers file: {exc}") from None
+        frame = table.to_pandas()
         absent = [c for c in FILE_COLUMNS if c not in frame.columns]
         if absent:
             raise ValueError(f"{TASK_KEY}: {path.name} lacks the column(s) {', '.join(absent)}; "
                              f"expected {', '.join(FILE_COLUMNS)}.")
         frame = frame[list(FILE_COLUMNS)].copy()
-        frame["SEND_DATE"] = pd.to_datetime(frame["SEND_DATE"]).dt.date
         frame["BUSINESS_DATE"] = day
         frame["FILE_NAME"] = path.name
         frames.append(frame)

@@ -40,12 +40,14 @@ def run(ctx: TaskContext) -> dict:
               .select(*[c for c in column_names("funnel_population") if c != "FUNNEL_SOURCE"],
                       F.iff(F.col("NON_OPENER").is_not_null(), F.lit("EMAIL_NON_OPENER"),
                             F.lit("EARLY_DELINQUENT")).alias("FUNNEL_SOURCE")))
-    call = ListSpec("FUNNEL_CALL", "CALL", "GENESYS",
-                    funnel.filter((F.col("LOAN_STATUS") == "DELINQUENT") & F.col("CALL_OK")), [dpd.asc()])
-    sms = ListSpec("FUNNEL_SMS", "SMS", "GENESYS", funnel.filter(F.col("SMS_OK")),
-                   [F.col("FUNNEL_SOURCE").asc(), dpd.desc()])
+    # The lists read the funnel rows back from the table: the funnel insert runs first in the same
+    # transaction, so the base is scanned once instead of three times.
     population = Replace(tables.funnel_population, in_range("BUSINESS_DATE", dates),
                          funnel.select(*column_names("funnel_population")))
+    stored = session.table(tables.funnel_population).filter(in_range("BUSINESS_DATE", dates))
+    call = ListSpec("FUNNEL_CALL", "CALL", "GENESYS",
+                    stored.filter((F.col("LOAN_STATUS") == "DELINQUENT") & F.col("CALL_OK")), [dpd.asc()])
+    sms = ListSpec("FUNNEL_SMS", "SMS", "GENESYS", stored.filter(F.col("SMS_OK")),
+                   [F.col("FUNNEL_SOURCE").asc(), dpd.desc()])
     result = write_lists(ctx, TASK_KEY, [call, sms], also=[population])
-    stored = session.table(tables.funnel_population).filter(in_range("BUSINESS_DATE", dates)).count()
-    return {**result, "funnel_population": int(stored)}
+    return {**result, "funnel_population": int(stored.count())}
