@@ -76,11 +76,18 @@ class LocalEngine:
         self.max_parallel = max_parallel
         # Retries wait min_retry_interval_millis × scale: the spec's 1-5 min waits are for Databricks clusters.
         self.retry_interval_scale = retry_interval_scale
+        # Reads made of the state store on behalf of pages and the CLI (the bench checks that caching keeps
+        # this independent of the number of people watching). One per connection, like one API call.
+        self.reads = 0
+
+    def _read(self) -> Any:
+        self.reads += 1
+        return self.store.connect()
 
     # ---------------------------------------------------------------- reads
     def list_runs(self, start: dt.date, end: dt.date, with_tasks: bool = True) -> list[Run]:
         """Runs of business dates ``start``..``end``, newest first."""
-        with self.store.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(runs).where(runs.c.business_date.between(start, end), runs.c.job_name == self.spec.job_name)
                 .order_by(runs.c.business_date.desc(), runs.c.run_id.desc())
@@ -94,7 +101,7 @@ class LocalEngine:
         return [self._run(r, attempts.get(r.run_id, []), []) for r in rows]
 
     def get_run(self, run_id: int) -> Run:
-        with self.store.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
             if row is None:
                 raise NotFound(f"There is no run {run_id}.")
@@ -106,7 +113,7 @@ class LocalEngine:
 
     def run_for_date(self, day: dt.date) -> Run | None:
         """The latest run of the business date, or None."""
-        with self.store.connect() as conn:
+        with self._read() as conn:
             run_id = conn.execute(
                 sa.select(runs.c.run_id).where(runs.c.business_date == day, runs.c.job_name == self.spec.job_name)
                 .order_by(runs.c.run_id.desc()).limit(1)
@@ -159,7 +166,7 @@ class LocalEngine:
                             request_id, run_id)
 
     def request_status(self, request_id: int) -> dict[str, Any]:
-        with self.store.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(action_requests).where(action_requests.c.id == request_id)).first()
         if row is None:
             raise NotFound(f"There is no action request {request_id}.")
