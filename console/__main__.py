@@ -96,7 +96,7 @@ def cmd_run_workflow(args: argparse.Namespace) -> int:
     from console.status import check_date
 
     adapters = _adapters()
-    day = check_date(args.date or business_date(SystemClock().now()), SystemClock())
+    day = check_date(args.date or business_date(SystemClock().now(), adapters.settings.day_rolls_at), SystemClock())
     if adapters.is_demo:
         print(f"preparing upstream feeds for {day} (demo loan tape, SFTP drop)", flush=True)
         demo.prepare_day(adapters, day)
@@ -130,8 +130,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     data = status.to_json()
     wf = data["workflow"]
-    print(f"{data['business_date']}  mode {data['mode']}  workflow {wf['state']} "
-          f"({wf['tasks_done']}/{wf['tasks_total']} tasks)  worker: {data['worker']['message']}")
+    print(f"{data['business_date']}  {status.overall.words.upper()}: {status.overall.reason}")
+    print(f"  mode {data['mode']}  workflow {wf['state']} ({wf['tasks_done']}/{wf['tasks_total']} tasks)  "
+          f"worker: {data['worker']['message']}")
     for m in data["milestones"]:
         print(f"  {m['planned'][11:16]}  {m['status']:8} {m['name']}: {m['detail']}")
     for item in data["lists"]:

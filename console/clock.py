@@ -91,9 +91,14 @@ def next_business_day(day: dt.date) -> dt.date:
     return day
 
 
-def business_date(now: dt.datetime) -> dt.date:
-    """The business date the console shows at ``now``: today in ET if a business day, else the last one."""
-    today = now.astimezone(ET).date()
+def business_date(now: dt.datetime, rolls_at: str = "00:00") -> dt.date:
+    """The business date the console shows at ``now``: today in ET if a business day, else the last one.
+
+    Before ``rolls_at`` (HH:MM ET) the calendar day counts as the day before (the night shift's day).
+    """
+    local = now.astimezone(ET)
+    hour, minute = (int(part) for part in rolls_at.split(":"))
+    today = local.date() if (local.hour, local.minute) >= (hour, minute) else local.date() - dt.timedelta(days=1)
     return today if is_business_day(today) else previous_business_day(today)
 
 

@@ -126,3 +126,4 @@ class ActionResult:
     message: str
     request_id: int | None = None
     run_id: int | None = None
+    duplicate: bool = False  # the same idempotency key was already requested: nothing new was queued

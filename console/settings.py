@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = ROOT / "console.toml"
 DEFAULT_SECRETS = ROOT / ".streamlit" / "secrets.toml"
 ROLES = ("viewer", "operator", "engineer", "admin")
+ETA_DEFAULTS = {"history_days": 60, "quantile": 0.9, "weekday_weight": 1.0, "fallback_minutes": 10}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$")
 
@@ -78,6 +79,8 @@ class Settings:
     demo_seed: int
     demo_accounts: int
     demo_history_days: int
+    day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
+    eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def milestone(self, key: str) -> Milestone:
@@ -261,6 +264,13 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         demo_seed=r.integer("demo", "seed", 0, 2**31 - 1),
         demo_accounts=r.integer("demo", "accounts", 1000, 5_000_000),
         demo_history_days=r.integer("demo", "history_days", 5, 400),
+        day_rolls_at=r.hhmm("console", "day_rolls_at"),
+        eta={
+            "history_days": r.integer("eta", "history_days", 5, 400),
+            "quantile": r.number("eta", "quantile", 0.5, 0.99),
+            "weekday_weight": r.number("eta", "weekday_weight", 1, 20),
+            "fallback_minutes": r.number("eta", "fallback_minutes", 1, 600),
+        },
         secrets=secrets if secrets is not None else load_secrets(),
     )
 

@@ -1,7 +1,13 @@
-"""The status of a business date in one structure: what ``status --json`` prints and Home shows."""
+"""The status of a business date in one structure: what ``status --json`` prints and the status pages show.
+
+Reading and judging are separate: ``read_day`` and ``read_history`` do all the I/O (engine and warehouse;
+the pages cache them, shared by every session), ``day_status`` turns those reads and the clock into
+milestone states, the ETA and one overall verdict without any further I/O.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -9,15 +15,53 @@ from typing import Any
 
 import pandas as pd
 
+from console import eta as eta_module
 from console import pipeline_data
-from console.clock import ET, Clock, SystemClock, business_date, is_business_day
+from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day, last_business_days
 from console.errors import ConsoleError, InvalidRequest
-from console.model import Run
+from console.eta import Eta
+from console.model import Run, TaskState
 from console.settings import Adapters
-from console.timeline import DayFacts, MilestoneState, milestone_states
+from console.timeline import AT_RISK, DONE, FAILED, LATE, DayFacts, MilestoneState, milestone_states
 from console.worker import WorkerStatus, worker_status
 
 logger = logging.getLogger(__name__)
+
+
+LIST_COLUMNS = ["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"]
+
+# The overall verdict of a business date, worst first.
+OVERALL_FAILED, OVERALL_LATE, OVERALL_AT_RISK, OVERALL_ON_TRACK, OVERALL_DONE = (
+    "failed", "late", "at_risk", "on_track", "done")
+OVERALL_WORDS = {OVERALL_FAILED: "Failed", OVERALL_LATE: "Late", OVERALL_AT_RISK: "At risk",
+                 OVERALL_ON_TRACK: "On track", OVERALL_DONE: "Done"}
+
+
+@dataclass
+class DayReads:
+    """Everything read from the engine and the warehouse about one business date, and when."""
+
+    day: dt.date
+    read_at: dt.datetime
+    run: Run | None = None
+    lists: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LIST_COLUMNS))
+    upload_finished: dt.datetime | None = None
+    upload_lists: int = 0
+    export_landed: dt.datetime | None = None
+    export_rows: int = 0
+    warehouse_error: str | None = None
+    engine_error: str | None = None
+    stale_since: dt.datetime | None = None  # set when the engine was unreachable and this is the last good read
+
+
+@dataclass
+class Overall:
+    state: str  # failed | late | at_risk | on_track | done
+    reason: str
+
+    @property
+    def words(self) -> str:
+        return OVERALL_WORDS[self.state]
 
 
 @dataclass
@@ -28,9 +72,14 @@ class DayStatus:
     run: Run | None
     lists: pd.DataFrame
     milestones: list[MilestoneState]
-    worker: WorkerStatus
+    worker: WorkerStatus | None
     warehouse_error: str | None = None
     task_order: list[str] = field(default_factory=list)
+    eta: Eta | None = None
+    overall: Overall = field(default_factory=lambda: Overall(OVERALL_ON_TRACK, ""))
+    engine_error: str | None = None
+    read_at: dt.datetime | None = None
+    stale_since: dt.datetime | None = None
 
     @property
     def workflow_state(self) -> str:
@@ -44,11 +93,13 @@ class DayStatus:
 
         run = self.run
         tasks = run.tasks if run else []
+        eta = self.eta
         return {
             "mode": self.mode,
             "demo_data": self.mode == "embedded",
             "business_date": self.business_date.isoformat(),
             "generated_at": iso(self.now),
+            "overall": {"state": self.overall.state, "reason": self.overall.reason},
             "workflow": {
                 "state": self.workflow_state,
                 "run_id": run.run_id if run else None,
@@ -60,13 +111,19 @@ class DayStatus:
                 "tasks": [{"task_key": t.task_key, "state": t.state.value, "attempt": t.attempt,
                            "start": iso(t.start), "end": iso(t.end), "error": t.error_message} for t in tasks],
             },
+            "eta": None if eta is None else {
+                "verdict": eta.verdict, "target": iso(eta.target), "expected_finish": iso(eta.expected_finish),
+                "pessimistic_finish": iso(eta.pessimistic_finish), "critical_path": eta.critical_path,
+                "notes": eta.notes, "history_runs": eta.samples},
             "lists": [{"list_name": r.LIST_NAME, "channel": r.CHANNEL, "destination": r.DESTINATION,
                        "records": int(r.RECORDS)} for r in self.lists.itertuples()],
             "milestones": [{"key": m.key, "name": m.name, "planned": iso(m.planned), "status": m.status,
                             "actual": iso(m.actual), "detail": m.detail} for m in self.milestones],
-            "worker": {"alive": self.worker.alive, "message": self.worker.message,
-                       "heartbeat": iso(self.worker.beat_at)},
+            "worker": None if self.worker is None else {
+                "alive": self.worker.alive, "message": self.worker.message, "heartbeat": iso(self.worker.beat_at)},
             "warehouse_error": self.warehouse_error,
+            "engine_error": self.engine_error,
+            "stale_since": iso(self.stale_since),
         }
 
 
@@ -83,29 +140,127 @@ def check_date(day: dt.date, clock: Clock, earliest: dt.date | None = None) -> d
     return day
 
 
-def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | None = None) -> DayStatus:
-    """Everything about one business date; a warehouse that is down is reported, not raised."""
-    clock = clock or SystemClock()
-    now = clock.now()
-    day = day or business_date(now)
-    run = adapters.engine.run_for_date(day)
-    lists = pd.DataFrame(columns=["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"])
-    facts = DayFacts(run, None, 0, None, 0)
-    warehouse_error = None
+def read_day(adapters: Adapters, day: dt.date) -> DayReads:
+    """The engine's run and the warehouse's list, upload and export facts for ``day``; failures are recorded."""
+    reads = DayReads(day=day, read_at=dt.datetime.now(dt.UTC))
+    try:
+        reads.run = adapters.engine.run_for_date(day)
+    except ConsoleError as exc:
+        reads.engine_error = str(exc)
+    except Exception as exc:  # the state store or the Jobs API is down: say so, keep the page up
+        logger.warning("engine read for %s failed: %s", day, exc)
+        reads.engine_error = f"Could not reach the workflow engine: {type(exc).__name__}: {str(exc)[:300]}"
     try:
         with adapters.warehouse.session() as session:
-            lists = pipeline_data.list_counts(session, adapters.settings.tables, day)
-            facts.upload_finished, facts.upload_lists = pipeline_data.upload_summary(
-                session, adapters.settings.tables, day)
-            facts.export_landed, facts.export_rows = pipeline_data.export_summary(
-                session, adapters.settings.tables, day)
+            tables = adapters.settings.tables
+            reads.lists = pipeline_data.list_counts(session, tables, day)
+            reads.upload_finished, reads.upload_lists = pipeline_data.upload_summary(session, tables, day)
+            reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
     except ConsoleError as exc:
-        warehouse_error = str(exc)
+        reads.warehouse_error = str(exc)
     except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up
         logger.warning("warehouse read for %s failed: %s", day, exc)
-        warehouse_error = f"Could not read the warehouse: {type(exc).__name__}: {str(exc)[:300]}"
+        reads.warehouse_error = f"Could not read the warehouse: {type(exc).__name__}: {str(exc)[:300]}"
+    return reads
+
+
+def keep_last_known(reads: DayReads, memo: dict[dt.date, DayReads]) -> DayReads:
+    """When the engine cannot be reached, fall back to the last good engine read of the day (marked stale)."""
+    if reads.engine_error is None:
+        memo[reads.day] = reads
+        return reads
+    last = memo.get(reads.day)
+    if last is None:
+        return reads
+    return dataclasses.replace(reads, run=last.run, stale_since=last.read_at)
+
+
+def read_history(adapters: Adapters, day: dt.date) -> list[dict[str, Any]]:
+    """Task durations of the business days before ``day`` (the ETA's input); [] if the engine is down."""
+    days = last_business_days(day - dt.timedelta(days=1), int(adapters.settings.eta["history_days"]))
+    try:
+        return adapters.engine.task_history(days[0], days[-1])
+    except Exception as exc:
+        logger.warning("engine history read failed: %s", exc)
+        return []
+
+
+def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | None = None,
+               reads: DayReads | None = None, history: list[dict[str, Any]] | None = None,
+               worker: WorkerStatus | None = None) -> DayStatus:
+    """Everything about one business date; reads not given are made here."""
+    clock = clock or SystemClock()
+    now = clock.now()
+    settings = adapters.settings
+    day = day or business_date(now, settings.day_rolls_at)
+    reads = reads or read_day(adapters, day)
+    history = read_history(adapters, day) if history is None else history
+    run = reads.run
+    estimate = None
+    if reads.engine_error is None or reads.stale_since is not None:
+        stats = eta_module.duration_stats(
+            history, adapters.spec, quantile=settings.eta["quantile"],
+            weekday=day.weekday() if settings.eta["weekday_weight"] > 1 else None,
+            weekday_weight=settings.eta["weekday_weight"], fallback_seconds=settings.eta["fallback_minutes"] * 60)
+        estimate = eta_module.estimate(adapters.spec, run, stats, now,
+                                       at_et(day, settings.milestone("workflow_target").time),
+                                       at_et(day, settings.milestone("workflow_start").time))
+    facts = DayFacts(run, reads.upload_finished, reads.upload_lists, reads.export_landed, reads.export_rows)
+    milestones = milestone_states(settings, day, now, facts, estimate)
     return DayStatus(
-        mode=adapters.mode, business_date=day, now=now, run=run, lists=lists,
-        milestones=milestone_states(adapters.settings, day, now, facts), worker=worker_status(adapters),
-        warehouse_error=warehouse_error, task_order=adapters.spec.keys,
+        mode=adapters.mode, business_date=day, now=now, run=run, lists=reads.lists, milestones=milestones,
+        worker=worker if worker is not None else worker_status(adapters), warehouse_error=reads.warehouse_error,
+        task_order=adapters.spec.keys, eta=estimate, overall=overall(adapters, run, milestones, estimate, now),
+        engine_error=reads.engine_error, read_at=reads.read_at, stale_since=reads.stale_since,
     )
+
+
+def overall(adapters: Adapters, run: Run | None, milestones: list[MilestoneState], estimate: Eta | None,
+            now: dt.datetime) -> Overall:
+    """One verdict for the day, the worst that applies, with the reason in words."""
+    spec = adapters.spec
+
+    def short(key: str) -> str:
+        return spec.task(key).short_key if key in spec.keys else key
+
+    by_status: dict[str, list[MilestoneState]] = {}
+    for m in milestones:
+        by_status.setdefault(m.status, []).append(m)
+    if by_status.get(FAILED) or (estimate is not None and estimate.verdict == eta_module.FAILED):
+        failed = [t for t in (run.tasks if run else []) if t.state == TaskState.FAILED]
+        if failed:
+            first = failed[0]
+            error = f": {first.error_message.splitlines()[0][:160]}" if first.error_message else ""
+            when = f" at {_hhmm(first.end)} ET" if first.end else ""
+            others = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            return Overall(OVERALL_FAILED, f"{short(first.task_key)} failed{when}{others}{error}. "
+                                           "Rerun it and its dependents from the Workflow page.")
+        m = by_status[FAILED][0] if by_status.get(FAILED) else None
+        return Overall(OVERALL_FAILED, f"{m.name}: {m.detail}" if m else "The workflow run did not succeed.")
+    if by_status.get(LATE):
+        m = by_status[LATE][0]
+        expected = ""
+        if m.key == "workflow_target" and estimate is not None and estimate.expected_finish and not m.actual:
+            expected = f" Expected to finish at {_hhmm(estimate.expected_finish)} ET."
+        done_late = f"done at {_hhmm(m.actual)} ET, " if m.actual else ""
+        return Overall(OVERALL_LATE, f"{m.name} (due {_hhmm(m.planned)} ET) is late: {done_late}{m.detail}"
+                                     f"{expected}")
+    if by_status.get(AT_RISK):
+        m = by_status[AT_RISK][0]
+        return Overall(OVERALL_AT_RISK, f"{m.name} (due {_hhmm(m.planned)} ET): {m.detail}")
+    if all(m.status == DONE for m in milestones):
+        return Overall(OVERALL_DONE, "Every milestone of the day was met on time.")
+    upcoming = next((m for m in milestones if m.status != DONE), None)
+    if estimate is not None and estimate.verdict in (eta_module.ON_TRACK,) and estimate.expected_finish:
+        return Overall(OVERALL_ON_TRACK,
+                       f"Expected to finish at {_hhmm(estimate.expected_finish)} ET (at worst "
+                       f"{_hhmm(estimate.pessimistic_finish)}), before the {_hhmm(estimate.target)} target.")
+    if upcoming is not None:
+        what = "in progress" if upcoming.status == "running" else "next"
+        return Overall(OVERALL_ON_TRACK, f"{upcoming.name} {what}, due {_hhmm(upcoming.planned)} ET. "
+                                         f"{upcoming.detail}")
+    return Overall(OVERALL_ON_TRACK, "Nothing is overdue.")
+
+
+def _hhmm(moment: dt.datetime | None) -> str:
+    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"

@@ -99,6 +99,23 @@ action_requests = sa.Table(
     sa.Column("finished_at", UTCDateTime()),
 )
 
+# Append-only record of every confirmed action (who, what, on what, with which outcome). Nothing in the
+# console updates or deletes a row of it.
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("business_date", sa.Date),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("target", sa.Text, nullable=False, default=""),
+    sa.Column("outcome", sa.String(20), nullable=False),  # accepted | duplicate | refused | denied
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("request_id", sa.Integer),
+)
+
 worker_heartbeat = sa.Table(
     "worker_heartbeat", metadata,
     sa.Column("worker", sa.String(20), primary_key=True),  # always "worker": one per store

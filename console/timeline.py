@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from console.clock import at_et
+from console.clock import ET, at_et
+from console.eta import AT_RISK as ETA_AT_RISK
+from console.eta import WILL_MISS, Eta
 from console.model import Run, TaskState
 from console.settings import Settings
 
-PENDING, RUNNING, DONE, LATE, FAILED = "pending", "running", "done", "late", "failed"
+PENDING, RUNNING, DONE, LATE, FAILED, AT_RISK = "pending", "running", "done", "late", "failed", "at_risk"
 
 
 @dataclass
@@ -17,7 +19,7 @@ class MilestoneState:
     key: str
     name: str
     planned: dt.datetime
-    status: str  # pending | running | done | late | failed
+    status: str  # pending | running | done | late | failed | at_risk
     actual: dt.datetime | None
     detail: str
 
@@ -37,9 +39,16 @@ def _finished_status(planned: dt.datetime, actual: dt.datetime) -> str:
     return DONE if actual <= planned else LATE
 
 
+def _hm(moment: dt.datetime | None) -> str:
+    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
+
+
 def milestone_states(settings: Settings, day: dt.date, now: dt.datetime, facts: DayFacts,
-                     grace_minutes: int = 15) -> list[MilestoneState]:
-    """One state per configured milestone at ``now``."""
+                     eta: Eta | None = None, grace_minutes: int = 15) -> list[MilestoneState]:
+    """One state per configured milestone at ``now``; ``eta`` turns a running workflow "at risk"."""
+    risky = eta is not None and eta.verdict in (ETA_AT_RISK, WILL_MISS) and eta.expected_finish is not None
+    expected = (f" Expected finish {_hm(eta.expected_finish)} ET (at worst {_hm(eta.pessimistic_finish)})."
+                if eta is not None and eta.expected_finish else "")
     out = []
     run = facts.run
     for m in settings.milestones:
@@ -53,6 +62,9 @@ def milestone_states(settings: Settings, day: dt.date, now: dt.datetime, facts: 
                 detail = f"Run {run.run_id} started."
             elif overdue:
                 status, detail = LATE, "No workflow run has started."
+            elif now > planned:
+                minutes = int((now - planned).total_seconds() // 60)
+                status, detail = AT_RISK, f"Not started yet, {minutes} min after the scheduled start."
         elif m.key == "workflow_target":
             if run and run.state == TaskState.SUCCEEDED and run.end:
                 actual = run.end
@@ -62,10 +74,12 @@ def milestone_states(settings: Settings, day: dt.date, now: dt.datetime, facts: 
                 actual, status = run.end, FAILED
                 detail = run.state_message or f"Run {run.run_id} {run.state.label}."
             elif run and run.start:
-                status = LATE if now > planned else RUNNING
-                detail = f"{run.done_count} of {len(run.tasks)} tasks done."
+                status = LATE if now > planned else AT_RISK if risky else RUNNING
+                detail = f"{run.done_count} of {len(run.tasks)} tasks done.{expected}"
             elif now > planned:
                 status, detail = LATE, "The workflow has not run."
+            elif risky and now >= at_et(day, settings.milestone("workflow_start").time):
+                status, detail = AT_RISK, f"Not started.{expected}"
         elif m.key == "genesys_upload":
             if facts.upload_finished:
                 actual = facts.upload_finished

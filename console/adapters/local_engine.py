@@ -152,18 +152,34 @@ class LocalEngine:
         if kind not in ("trigger", "repair", "cancel"):
             raise InvalidRequest(f"Unknown action '{kind}'.")
         keys = [self.spec.task(k).key for k in task_keys or []]
-        with self.store.begin() as conn:
-            existing = conn.execute(sa.select(action_requests)
-                                    .where(action_requests.c.idempotency_key == idempotency_key)).first()
-            if existing is not None:
-                return ActionResult(True, f"Already requested (request {existing.id}, {existing.status}).",
-                                    existing.id, existing.run_id)
-            request_id = conn.execute(action_requests.insert().values(
-                kind=kind, business_date=business_date, run_id=run_id, task_keys=json.dumps(keys),
-                requested_by=requested_by, requested_at=_now(), idempotency_key=idempotency_key,
-                status="pending", message="")).inserted_primary_key[0]
+        try:
+            with self.store.begin() as conn:
+                existing = conn.execute(sa.select(action_requests)
+                                        .where(action_requests.c.idempotency_key == idempotency_key)).first()
+                if existing is None:
+                    request_id = conn.execute(action_requests.insert().values(
+                        kind=kind, business_date=business_date, run_id=run_id, task_keys=json.dumps(keys),
+                        requested_by=requested_by, requested_at=_now(), idempotency_key=idempotency_key,
+                        status="pending", message="")).inserted_primary_key[0]
+        except sa.exc.IntegrityError:  # the same key inserted by another session a moment ago
+            existing = None
+            with self.store.connect() as conn:
+                existing = conn.execute(sa.select(action_requests)
+                                        .where(action_requests.c.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            return ActionResult(True, f"Already requested by {existing.requested_by} (request {existing.id}, "
+                                      f"{existing.status}); not queued twice.", existing.id, existing.run_id,
+                                duplicate=True)
         return ActionResult(True, f"Requested: the worker will {kind} within seconds (request {request_id}).",
                             request_id, run_id)
+
+    def open_requests(self, day: dt.date) -> list[dict[str, Any]]:
+        """Action requests for ``day`` that the worker has not finished (pending or running)."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(action_requests).where(
+                action_requests.c.business_date == day, action_requests.c.status.in_(("pending", "running")))
+                .order_by(action_requests.c.id)).all()
+        return [dict(r._mapping) for r in rows]
 
     def request_status(self, request_id: int) -> dict[str, Any]:
         with self._read() as conn:

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 APP_NAME = "Outbound Ops Console"
 DATE_KEY = "business_date"  # the widget
 CHOSEN_KEY = "chosen_business_date"  # the choice, kept across pages
+CLOCK_KEY = "console_clock"  # tests put a FrozenClock here (AppTest session state) to freeze the pages' time
 GENERIC_ERROR = "Something went wrong while building this part of the page. The details are in the console's log."
 
 
@@ -50,7 +51,8 @@ class Page:
 
     @property
     def today(self) -> dt.date:
-        return self.now.astimezone(ET).date()
+        """Today's business date (the one the console opens on)."""
+        return business_date(self.now, self.settings.day_rolls_at)
 
     @property
     def is_today(self) -> bool:
@@ -100,7 +102,7 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
     ``sidebar_heartbeat=False`` is for a page that shows the worker heartbeat in its own body (Home).
     """
     st.set_page_config(page_title=f"{title} · {APP_NAME}", page_icon=icon, layout="wide")
-    clock = clock or SystemClock()
+    clock = clock or st.session_state.get(CLOCK_KEY) or SystemClock()
     try:
         adapters = cached_adapters()
     except Exception as exc:
@@ -110,8 +112,9 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
     now = clock.now()
     st.info(views.mode_banner(adapters), icon=":material/science:" if adapters.is_demo else ":material/factory:")
     with st.sidebar:
-        day = _date_picker(now) if pick_date else business_date(now)
-        st.caption(f"Now {hhmm(now)} ET · business date {business_date(now).isoformat()}")
+        current = business_date(now, adapters.settings.day_rolls_at)
+        day = _date_picker(current) if pick_date else current
+        st.caption(f"Now {hhmm(now)} ET ({now.astimezone(ET).tzname()}) · business date {current.isoformat()}")
         st.markdown(views.signed_in(adapters.settings))
         if sidebar_heartbeat:
             with guarded():
@@ -130,16 +133,16 @@ def _remember_date() -> None:
     st.session_state[CHOSEN_KEY] = st.session_state[DATE_KEY]
 
 
-def _date_picker(now: dt.datetime) -> dt.date:
+def _date_picker(current: dt.date) -> dt.date:
     """The business date, in ET, kept across pages for the session; today's business date by default.
 
     Each page has its own date widget, so the choice is kept under a separate session key (a widget's own
     state, even with ``persist_state``, does not carry over to the same widget on another page).
     """
-    chosen = st.session_state.get(CHOSEN_KEY) or business_date(now)
+    chosen = st.session_state.get(CHOSEN_KEY) or current
     value = st.date_input("Business date (ET)", value=chosen, key=DATE_KEY, on_change=_remember_date,
                           format="YYYY-MM-DD", help="Weekends and US holidays have no run.")
-    return value if isinstance(value, dt.date) else business_date(now)
+    return value if isinstance(value, dt.date) else current
 
 
 def heartbeat(adapters: Adapters) -> None:
