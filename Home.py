@@ -1,13 +1,12 @@
-"""Today at a glance: the business date, the workflow, the milestones, the lists and the worker."""
+"""Today at a glance: one verdict for the day, the milestones, the workflow's progress and ETA, the lists."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from console.status import day_status
-from console.ui import views
-from console.ui.fmt import hhmm, long_date, milestone_md, state_icon
-from console.ui.frame import Page, frame, guarded, heartbeat
+from console.ui import cached, views
+from console.ui.fmt import hhmm, long_date, milestone_md
+from console.ui.frame import Page, engine_note, frame, guarded, heartbeat, overall_callout
 from console.ui.queries import demo_anomaly_dates
 from jobs.demo.anomalies import ANOMALIES
 
@@ -16,25 +15,36 @@ page = frame("Today at a glance", ":material/today:", sidebar_heartbeat=False)
 
 @st.fragment(run_every="30s")
 def glance(page: Page) -> None:
+    """Re-runs on its own every 30 s (only this part of the page); reads come from the shared cache."""
+    page = page.refreshed()
     with guarded():
-        status = day_status(page.adapters, page.day, page.clock)
+        status = cached.status(page.adapters, page.day, page.clock)
+        overall_callout(status)
+        engine_note(status)
         done, total = views.tasks_done(status)
-        date_col, now_col, state_col, done_col = st.columns(4)
+        date_col, now_col, done_col, eta_col, alerts_col, checklist_col = st.columns(6)
         date_col.metric("Business date", page.day.isoformat(), help=long_date(page.day))
-        now_col.metric("Now (ET)", hhmm(status.now))
-        state_col.metric("Workflow", views.workflow_headline(status.run))
+        now_col.metric(f"Now ({views.zone_name(status.now)})", hhmm(status.now))
         done_col.metric("Tasks done", f"{done} of {total}")
-        st.markdown(f"**{long_date(page.day)}** · {state_icon(status.run.state if status.run else None)} "
-                    f"{views.workflow_sentence(status)}")
+        eta_value, eta_delta, eta_help = views.eta_metric(status, page.adapters.spec)
+        eta_col.metric("Workflow finish", eta_value, eta_delta, delta_color="inverse", help=eta_help)
+        alerts_col.metric("Open alerts", "—", help="Alerts arrive with the alerts issue; nothing is counted yet.")
+        checklist_col.metric("Checklist", "—", help="The daily checklist arrives with the checklist issue.")
         if not page.is_today:
-            st.caption(f"Showing {page.day}, not today ({page.today}). Pick today's date in the sidebar for today.")
+            st.caption(f"Showing {long_date(page.day)}, not today's business date ({page.today}). "
+                       "Pick a date in the sidebar.")
 
-        st.subheader("Milestones")
+        st.subheader("Milestones (ET)")
         for column, m in zip(st.columns(len(status.milestones)), status.milestones, strict=True):
             with column.container(border=True):
-                st.markdown(f"**{m.name}**")
-                st.markdown(f"Planned {hhmm(m.planned)} · {milestone_md(m.status)}")
+                st.markdown(f"**{hhmm(m.planned)}** · {m.name}")
+                st.markdown(milestone_md(m.status))
                 st.caption(f"Actual {hhmm(m.actual)} · {m.detail}")
+
+        st.subheader("Workflow")
+        st.progress(done / total if total else 0.0, text=views.workflow_sentence(status))
+        for note in status.eta.notes if status.eta else []:
+            st.caption(note)
 
         st.subheader("Lists generated")
         note = views.warehouse_note(status.warehouse_error)
@@ -50,7 +60,7 @@ def glance(page: Page) -> None:
 
         st.subheader("Worker")
         heartbeat(page.adapters)
-        st.caption(f"Refreshes every 30 s · last refreshed {hhmm(status.now)} ET.")
+        st.caption(f"Refreshes every 30 s · last refreshed {hhmm(status.now)} {views.zone_name(status.now)}.")
 
 
 glance(page)

@@ -1,101 +1,135 @@
-"""One-click workflow actions (repair, trigger, cancel) behind a confirmation dialog.
+"""One-click workflow actions on the Workflow page: buttons, the confirmation dialog, then progress.
 
 The dialog's open flag lives in ``session_state`` (a dialog opened straight from a button loses its
-confirm click in AppTest) and is cleared by ``on_dismiss``. Each opening gets a token, so the
-idempotency key is the action + date + run + token: a double click on "Confirm" queues the action once,
-while a second, separately confirmed action is a new request.
+confirm click in AppTest) and is cleared by ``on_dismiss``. The plan (tasks that will run, the upload
+warning, the idempotency key) is made once when the dialog opens, from the state the person is looking at,
+and kept while it is open. Permission, the engine's current state and duplicates are checked again by
+``console.actions.request_action`` — the page only mirrors those checks by disabling buttons.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
 
 import streamlit as st
 
+from console import actions
+from console.auth import User
 from console.errors import ConsoleError
-from console.model import Run
-from console.ui import views
-from console.ui.frame import Page, guarded
+from console.status import DayStatus
+from console.ui import cached
+from console.ui.frame import Page, guarded, show_error
 
 OPEN_KEY = "workflow_action"
 RESULT_KEY = "workflow_action_result"
-
-LABELS = {"repair": "Rerun failed tasks", "trigger": "Run workflow for this date", "cancel": "Cancel run"}
-
-
-def idempotency_key(kind: str, day: dt.date, run_id: int | None, token: str) -> str:
-    return f"ui:{kind}:{day.isoformat()}:{run_id if run_id is not None else '-'}:{token}"
+ACK_KEY = "action_ack"
+TERMINAL_REQUEST = {"done", "failed"}
 
 
-def _open(kind: str, day: dt.date, run_id: int | None, task_keys: list[str]) -> None:
-    st.session_state[OPEN_KEY] = {"kind": kind, "day": day, "run_id": run_id, "task_keys": task_keys,
-                                  "token": uuid.uuid4().hex[:12]}
+def _open(kind: str, task_key: str | None = None) -> None:
+    st.session_state[OPEN_KEY] = {"kind": kind, "task_key": task_key, "plan": None, "error": None}
+    st.session_state.pop(ACK_KEY, None)
 
 
 def _dismiss() -> None:
     st.session_state.pop(OPEN_KEY, None)
 
 
-def describe(pending: dict[str, Any], spec: Any) -> str:
-    kind, day, run_id = pending["kind"], pending["day"], pending["run_id"]
-    if kind == "repair":
-        names = ", ".join(views.short_key(spec, k) for k in pending["task_keys"])
-        return (f"Rerun the failed tasks of run {run_id} ({day}) — {names} — inside the same run. Tasks downstream "
-                "of them rerun too.")
-    if kind == "trigger":
-        return f"Start a new run of the whole workflow for {day} ({len(spec.tasks)} tasks)."
-    return f"Stop run {run_id} ({day}): running tasks finish their current attempt, nothing new starts."
+def _plan(page: Page, status: DayStatus, pending: dict[str, Any]) -> actions.ActionPlan | None:
+    if pending["plan"] is None and pending["error"] is None:
+        try:
+            pending["plan"] = actions.plan_action(page.adapters, pending["kind"], page.day, status.run, status.now,
+                                                  task_key=pending["task_key"], uploaded_at=_uploaded_at(status))
+        except ConsoleError as exc:
+            pending["error"] = exc
+    return pending["plan"]
 
 
-@st.dialog("Confirm action", on_dismiss=_dismiss)
-def _confirm(page: Page) -> None:
+def _uploaded_at(status: DayStatus) -> Any:
+    return next((m.actual for m in status.milestones if m.key == "genesys_upload"), None)
+
+
+@st.dialog("Confirm action", on_dismiss=_dismiss, width="medium")
+def _confirm(page: Page, who: User, status: DayStatus) -> None:
     pending = st.session_state.get(OPEN_KEY)
     if not pending:
         return
-    st.markdown(f"**{LABELS[pending['kind']]}**")
-    st.write(describe(pending, page.adapters.spec))
-    st.caption(f"Requested by {page.user}. The worker carries it out within seconds.")
+    plan = _plan(page, status, pending)
+    if plan is None:
+        show_error(pending["error"])
+        if st.button("Close", key="action_close"):
+            _dismiss()
+            st.rerun()
+        return
+    spec = page.adapters.spec
+    st.markdown(f"**{plan.title}**")
+    st.write(plan.description)
+    if plan.tasks:
+        st.markdown(f"These {len(plan.tasks)} task(s) will run, in this order:")
+        st.markdown("\n".join(f"{i}. **{spec.task(k).short_key}** · `{k}`" for i, k in enumerate(plan.tasks, 1)))
+    warning = actions.upload_warning(plan)
+    acknowledged = False
+    if warning:
+        st.warning(warning, icon=":material/cloud_upload:")
+        acknowledged = st.checkbox("I understand that lists already uploaded to Genesys will change", key=ACK_KEY)
+    st.caption(f"Requested as {who.name} ({who.role}). The worker carries it out within seconds.")
     confirm, back = st.columns(2)
-    if confirm.button("Confirm", type="primary", key="action_confirm"):
-        key = idempotency_key(pending["kind"], pending["day"], pending["run_id"], pending["token"])
+    if confirm.button("Confirm", type="primary", key="action_confirm", disabled=bool(warning) and not acknowledged):
         try:
-            result = page.adapters.engine.submit(pending["kind"], page.user, key, business_date=pending["day"],
-                                                 run_id=pending["run_id"], task_keys=pending["task_keys"] or None)
-            st.session_state[RESULT_KEY] = {"ok": result.ok, "message": result.message,
-                                            "request_id": result.request_id, "hint": "", "day": pending["day"]}
+            result = actions.request_action(page.adapters, who, plan, acknowledged, now=status.now)
+            st.session_state[RESULT_KEY] = {"ok": True, "message": result.message, "request_id": result.request_id,
+                                            "day": page.day, "seen_done": False}
         except ConsoleError as exc:
-            st.session_state[RESULT_KEY] = {"ok": False, "message": exc.message, "request_id": None,
-                                            "hint": exc.hint, "day": pending["day"]}
-        st.session_state.pop(OPEN_KEY, None)
+            st.session_state[RESULT_KEY] = {"ok": False, "message": exc.message, "hint": exc.hint,
+                                            "request_id": None, "day": page.day}
+        cached.after_action()
+        _dismiss()
         st.rerun()
     if back.button("Back", key="action_back"):
-        st.session_state.pop(OPEN_KEY, None)
+        _dismiss()
         st.rerun()
 
 
-def action_bar(page: Page, run: Run | None) -> None:
-    """The three buttons, enabled only when the action makes sense, and the last request's status."""
-    repairable = views.rerunnable(run)
+def action_bar(page: Page, who: User, status: DayStatus) -> None:
+    """Run now / rerun failed / cancel, enabled when the action makes sense and the user may do it."""
+    run = status.run
+    broken = run is not None and run.state.is_terminal and any(t.state.value in ("failed", "upstream_failed",
+                                                                                 "canceled") for t in run.tasks)
     active = run is not None and not run.state.is_terminal
+    role_note = f"Your role ({who.role}) may not do this; it needs engineer."
+    may = {kind: actions.can_act(who, kind) for kind in actions.KINDS}
     repair, trigger, cancel = st.columns(3)
-    repair.button(LABELS["repair"], key="action_repair", disabled=not repairable, icon=":material/replay:",
-                  help="Reruns failed, upstream-failed and canceled tasks of the ended run." if repairable
-                  else "Nothing to repair: no ended run with failed tasks for this date.",
-                  on_click=_open, args=("repair", page.day, run.run_id if run else None, repairable))
-    trigger.button(LABELS["trigger"], key="action_trigger", disabled=active, icon=":material/play_arrow:",
-                   help="A run is in progress for this date." if active else "Starts a new run of every task.",
-                   on_click=_open, args=("trigger", page.day, None, []))
-    cancel.button(LABELS["cancel"], key="action_cancel", disabled=not active, icon=":material/stop:",
-                  help="Stops the running run." if active else "No run in progress for this date.",
-                  on_click=_open, args=("cancel", page.day, run.run_id if run else None, []))
+    repair.button(actions.KINDS["repair"][1], key="action_repair", disabled=not (broken and may["repair"]),
+                  icon=":material/replay:", on_click=_open, args=("repair",),
+                  help=(role_note if not may["repair"] else "Reruns the failed tasks and everything downstream of "
+                        "them, inside the same run." if broken else "Nothing to rerun: no ended run with failed "
+                        "tasks for this date."))
+    trigger.button(actions.KINDS["trigger"][1], key="action_trigger", disabled=not (run is None and may["trigger"]),
+                   icon=":material/play_arrow:", on_click=_open, args=("trigger",),
+                   help=(role_note if not may["trigger"] else "Starts the workflow for this date." if run is None
+                         else "This date already has a run: rerun its tasks instead."))
+    cancel.button(actions.KINDS["cancel"][1], key="action_cancel", disabled=not (active and may["cancel"]),
+                  icon=":material/stop:", on_click=_open, args=("cancel",),
+                  help=(role_note if not may["cancel"] else "Stops the running run." if active
+                        else "No run in progress for this date."))
     if st.session_state.get(OPEN_KEY):
-        _confirm(page)
+        _confirm(page, who, status)
     result = st.session_state.get(RESULT_KEY)
     if result and result["day"] == page.day:  # the last request made for this date
         with guarded():
             _show_result(page, result)
+
+
+def rerun_from_button(page: Page, who: User, status: DayStatus, task_key: str) -> None:
+    run = status.run
+    ended = run is not None and run.state.is_terminal
+    may = actions.can_act(who, "rerun_from")
+    st.button(f"{actions.KINDS['rerun_from'][1]} ({page.adapters.spec.task(task_key).short_key})",
+              key="action_rerun_from", icon=":material/fast_forward:", disabled=not (ended and may),
+              on_click=_open, args=("rerun_from", task_key),
+              help=(f"Your role ({who.role}) may not do this; it needs engineer." if not may else
+                    "Reruns this task and everything downstream of it, inside the same run." if ended else
+                    "The run has not ended (or there is none): nothing to rerun yet."))
 
 
 def _show_result(page: Page, result: dict[str, Any]) -> None:
@@ -107,12 +141,26 @@ def _show_result(page: Page, result: dict[str, Any]) -> None:
     st.success(result["message"], icon=":material/send:")
     if result.get("request_id") is None:
         return
+    if result.get("seen_done"):  # finished and shown: no more polling
+        request = page.adapters.engine.request_status(result["request_id"])
+        st.markdown(f"Request {request['id']} ({request['kind']}): **{request['status']}** — {request['message']}")
+    else:
+        _progress(page, result)
+
+
+@st.fragment(run_every="2s")
+def _progress(page: Page, result: dict[str, Any]) -> None:
+    """The request's progress until the worker has finished it; then the whole page shows the new states."""
     request = page.adapters.engine.request_status(result["request_id"])
     text = f"Request {request['id']} ({request['kind']}): **{request['status']}**"
     if request.get("message"):
         text += f" — {request['message']}"
-    st.markdown(text)
-    if request["status"] == "pending":
-        st.caption("Waiting for the worker to pick it up; it polls every few seconds while it runs.")
-    st.button("Refresh request status", key="action_refresh", icon=":material/refresh:")
-
+    if request["status"] in TERMINAL_REQUEST:
+        st.markdown(text)
+        if not result.get("seen_done"):
+            result["seen_done"] = True
+            cached.after_action()
+            st.rerun(scope="app")
+        return
+    with st.status(text, state="running"):
+        st.caption("The worker picks requests up within a few seconds; this updates by itself.")

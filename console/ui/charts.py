@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from console.model import TaskState
 from console.ui.fmt import STATE_COLOURS
 
-_BY_LABEL = {s.label: c for s, c in STATE_COLOURS.items()}
+PROJECTED_COLOUR = "#90caf9"
+_BY_LABEL = {**{s.label: c for s, c in STATE_COLOURS.items()}, "projected": PROJECTED_COLOUR}
 
 
 def _vertical_line(fig: go.Figure, x: dt.datetime, text: str, colour: str, dash: str) -> None:
@@ -38,7 +39,7 @@ def task_gantt(frame: pd.DataFrame, task_order: list[str], target: dt.datetime,
     return fig
 
 
-def history_heatmap(matrix: pd.DataFrame) -> go.Figure:
+def history_heatmap(matrix: pd.DataFrame, hover: pd.DataFrame | None = None) -> go.Figure:
     """Business days × (run, tasks) as a colour grid with the state written in each cell."""
     states = list(STATE_COLOURS)
     codes = {s: i for i, s in enumerate(states)}
@@ -53,7 +54,8 @@ def history_heatmap(matrix: pd.DataFrame) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=z, x=list(matrix.columns), y=list(matrix.index), text=text, texttemplate="%{text}",
         textfont={"size": 10}, colorscale=scale, zmin=-0.5, zmax=n - 0.5, xgap=2, ygap=2,
-        hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
+        customdata=hover.values.tolist() if hover is not None else text,
+        hovertemplate="%{y} · %{x}: %{customdata}<extra></extra>",
         colorbar={"tickvals": list(range(n)), "ticktext": [*[s.label for s in states], "no run"],
                   "title": {"text": "State"}},
     ))
@@ -86,4 +88,31 @@ def volume_trend(trend: pd.DataFrame) -> go.Figure:
                   labels={"BUSINESS_DATE": "Business date", "RECORDS": "Records", "LIST_NAME": "List"})
     fig.update_xaxes(type="category")
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def landing_chart(frame: pd.DataFrame, target: str) -> go.Figure:
+    """The workflow's finish time (ET) per business day against the target line."""
+    fig = px.scatter(frame, x="Business date", y="Finished", color="State", color_discrete_map=_BY_LABEL,
+                     hover_data={"Finished": False, "Finished (ET)": True, "Repairs": True})
+    fig.update_traces(marker={"size": 9})
+    fig.add_scatter(x=frame["Business date"], y=frame["Finished"], mode="lines", line={"color": "#bdbdbd", "width": 1},
+                    showlegend=False, hoverinfo="skip")
+    hour, minute = (int(p) for p in target.split(":"))
+    line = dt.datetime(2000, 1, 1, hour, minute)
+    fig.add_shape(type="line", xref="paper", x0=0, x1=1, y0=line, y1=line,
+                  line={"color": "#c62828", "width": 2, "dash": "dash"})
+    fig.add_annotation(xref="paper", x=1, y=line, text=f"target {target}", showarrow=False, xanchor="right",
+                       yanchor="bottom", font={"color": "#c62828", "size": 11})
+    fig.update_xaxes(type="category", title=None)
+    fig.update_yaxes(tickformat="%H:%M", title="Finished (ET)")
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="Run")
+    return fig
+
+
+def duration_trend(frame: pd.DataFrame) -> go.Figure:
+    """Minutes per task per business day."""
+    fig = px.line(frame, x="Business date", y="Minutes", color="Task", markers=True)
+    fig.update_xaxes(type="category", title=None)
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

@@ -32,12 +32,17 @@ _STATE_MD = {
     TaskState.UNKNOWN: ("gray", "help"),
 }
 MILESTONE_MD = {"done": ("green", "check_circle"), "late": ("orange", "warning"), "failed": ("red", "cancel"),
-                "running": ("blue", "autorenew"), "pending": ("gray", "radio_button_unchecked")}
+                "running": ("blue", "autorenew"), "pending": ("gray", "radio_button_unchecked"),
+                "at_risk": ("orange", "error")}
+# The day's overall verdict: colour, icon and the st.* callout that frames it.
+OVERALL_MD = {"done": ("green", "task_alt", "success"), "on_track": ("green", "check_circle", "success"),
+              "at_risk": ("orange", "error", "warning"), "late": ("orange", "warning", "warning"),
+              "failed": ("red", "cancel", "error")}
 # Table cells: background colour by the word in the cell.
 CELL_COLOURS = {
     **{s.label: c for s, c in STATE_COLOURS.items()},
     "done": STATE_COLOURS[TaskState.SUCCEEDED], "late": STATE_COLOURS[TaskState.UPSTREAM_FAILED],
-    "running": STATE_COLOURS[TaskState.RUNNING], "ok": STATE_COLOURS[TaskState.SUCCEEDED],
+    "running": STATE_COLOURS[TaskState.RUNNING], "at risk": STATE_COLOURS[TaskState.UPSTREAM_FAILED], "ok": STATE_COLOURS[TaskState.SUCCEEDED],
     "attention": STATE_COLOURS[TaskState.UPSTREAM_FAILED], "not yet": STATE_COLOURS[TaskState.PENDING],
     "by hand": "#0277bd", "unknown": STATE_COLOURS[TaskState.UNKNOWN],
 }
@@ -64,7 +69,7 @@ def state_icon(state: TaskState | None) -> str:
 
 def milestone_md(status: str) -> str:
     colour, icon = MILESTONE_MD.get(status, ("gray", "help"))
-    return _md(colour, icon, status)
+    return _md(colour, icon, status.replace("_", " "))
 
 
 def cell_style(value: object) -> str:

@@ -7,6 +7,7 @@ which turns any error into a message instead of a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from console.clock import ET, Clock, SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Adapters, Settings, build_adapters, load_settings
 from console.status import check_date
-from console.ui import views
-from console.ui.fmt import age, hhmm
-from console.worker import worker_status
+from console.status import DayStatus
+from console.ui import cached, views
+from console.ui.fmt import OVERALL_MD, age, hhmm
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ class Page:
     @property
     def is_today(self) -> bool:
         return self.day == self.today
+
+    def refreshed(self) -> Page:
+        """The same page at the clock's current time (a fragment re-running on its own needs it)."""
+        return dataclasses.replace(self, now=self.clock.now())
 
 
 @st.cache_resource(show_spinner="Connecting to the stack…")
@@ -145,9 +150,29 @@ def _date_picker(current: dt.date) -> dt.date:
     return value if isinstance(value, dt.date) else current
 
 
+def overall_callout(status: DayStatus) -> None:
+    """The day's verdict in one coloured line: the state in a word, then the reason."""
+    colour, icon, kind = OVERALL_MD[status.overall.state]
+    getattr(st, kind)(f"**{status.overall.words}** · {status.overall.reason}", icon=f":material/{icon}:")
+
+
+def engine_note(status: DayStatus) -> None:
+    """The engine could not be reached: say so, and how old the state shown is."""
+    if not status.engine_error:
+        return
+    if status.stale_since is not None:
+        seconds = (status.now - status.stale_since).total_seconds()
+        st.warning(f"The workflow engine cannot be reached; showing its last known state from "
+                   f"{hhmm(status.stale_since)} ET ({age(seconds)}). {status.engine_error}",
+                   icon=":material/cloud_off:")
+    else:
+        st.error(f"The workflow engine cannot be reached and there is no earlier state to show. "
+                 f"{status.engine_error}", icon=":material/cloud_off:")
+
+
 def heartbeat(adapters: Adapters) -> None:
     """The worker's heartbeat: alive, or down with the age of its last beat."""
-    status = worker_status(adapters)
+    status = cached.worker(adapters)
     if status.alive:
         st.success(f"Worker alive · heartbeat {age(status.age_seconds)}", icon=":material/favorite:")
     else:

@@ -81,6 +81,43 @@ def workflow_sentence(status: DayStatus) -> str:
     return f"{run.state.label.capitalize()} at {hhmm(run.end)} ET (run {run.run_id}){message}: {count}."
 
 
+def zone_name(moment: dt.datetime) -> str:
+    """``EST`` or ``EDT``: the zone named with every time shown."""
+    return str(moment.astimezone(ET).tzname())
+
+
+def eta_metric(status: DayStatus, spec: Any) -> tuple[str, str | None, str]:
+    """(value, delta against the target, help) for the workflow-finish metric."""
+    eta = status.eta
+    if eta is None:
+        return "—", None, "No ETA: the workflow engine cannot be reached."
+    target = hhmm(eta.target)
+    if eta.verdict == "done":
+        late = eta.expected_finish is not None and eta.expected_finish > eta.target
+        return hhmm(eta.expected_finish), ("after target" if late else "before target"), \
+            f"Finished; the target is {target} ET."
+    if eta.verdict == "failed" or eta.expected_finish is None:
+        return "no ETA", None, " ".join(eta.notes) or "The run failed."
+    minutes = round((eta.expected_finish - eta.target).total_seconds() / 60)
+    delta = f"{abs(minutes)} min {'after' if minutes > 0 else 'before'} {target}"
+    path = " → ".join(short_key(spec, k) for k in eta.critical_path)
+    return (f"~{hhmm(eta.expected_finish)}", delta,
+            f"Expected finish (median durations), at worst {hhmm(eta.pessimistic_finish)} (p90), "
+            f"{eta.words}. Critical path: {path}. Based on up to {eta.samples} past runs per task.")
+
+
+def eta_sentence(eta: Any, spec: Any) -> str:
+    """The ETA in words: verdict, expected and pessimistic finish, the critical path."""
+    path = " → ".join(short_key(spec, k) for k in eta.critical_path)
+    if eta.verdict == "done":
+        return f"The workflow finished at **{hhmm(eta.expected_finish)} ET**; the last task was {path or '—'}."
+    if eta.verdict == "failed":
+        return "The run failed: **no ETA** until the failed tasks are rerun."
+    return (f"Expected to finish at **{hhmm(eta.expected_finish)} ET**, at worst **{hhmm(eta.pessimistic_finish)} "
+            f"ET**: **{eta.words}** for the {hhmm(eta.target)} target. Critical path: {path}. Each remaining "
+            f"task is projected with its median (and p90) duration over up to {eta.samples} past successful runs.")
+
+
 def short_key(spec: Any, key: str) -> str:
     try:
         return str(spec.task(key).short_key)
@@ -139,13 +176,97 @@ def history_matrix(runs: list[Run], spec: Any, days: list[dt.date]) -> pd.DataFr
     return pd.DataFrame(rows, index=[d.isoformat() for d in sorted(days, reverse=True)], columns=columns)
 
 
-def gantt_frame(run: Run | None, spec: Any) -> pd.DataFrame:
-    """Every task attempt that started, in ET wall-clock time, for ``px.timeline``."""
+PROJECTED = "projected"
+
+
+def history_hover(runs: list[Run], spec: Any, days: list[dt.date]) -> pd.DataFrame:
+    """Hover text for ``history_matrix``'s cells: the state, duration and tries of each task."""
+    by_day = latest_runs_by_day(runs)
     rows = []
+    for day in sorted(days, reverse=True):
+        run = by_day.get(day)
+        row = [f"run {run.run_id}: {run.state.label}, ended {hhmm(run.end)} ET" + (
+            f", {len(run.repairs)} repair(s)" if run.repairs else "") if run else "no run"]
+        for task in spec.tasks:
+            t = run.task(task.key) if run else None
+            if t is None:
+                row.append("no run")
+                continue
+            text = t.state.label
+            if t.duration_seconds is not None:
+                text += f" · {duration(t.duration_seconds)}"
+            if t.attempt:
+                text += f" · {tries(t.attempt + 1)}"
+            row.append(text)
+        rows.append(row)
+    return pd.DataFrame(rows, index=[d.isoformat() for d in sorted(days, reverse=True)],
+                        columns=["Run", *[t.short_key for t in spec.tasks]])
+
+
+def landing_frame(runs: list[Run], days: list[dt.date]) -> pd.DataFrame:
+    """Per business day: when the workflow's latest run finished (ET time of day) and how it ended."""
+    by_day = latest_runs_by_day(runs)
+    rows = []
+    for day in days:
+        run = by_day.get(day)
+        if run is None or run.end is None or not run.state.is_terminal:
+            continue
+        local = run.end.astimezone(ET)
+        rows.append({"Business date": day.isoformat(), "Finished": dt.datetime(2000, 1, 1, local.hour, local.minute,
+                                                                                 local.second),
+                     "Finished (ET)": local.strftime("%H:%M"), "State": run.state.label,
+                     "Repairs": len(run.repairs)})
+    return pd.DataFrame(rows, columns=["Business date", "Finished", "Finished (ET)", "State", "Repairs"])
+
+
+def duration_frame(runs: list[Run], spec: Any, days: list[dt.date]) -> pd.DataFrame:
+    """Minutes per task per business day (the successful final attempt of the day's latest run)."""
+    by_day = latest_runs_by_day(runs)
+    rows = []
+    for day in days:
+        run = by_day.get(day)
+        for t in run.tasks if run else []:
+            if t.state == TaskState.SUCCEEDED and t.duration_seconds is not None:
+                rows.append({"Business date": day.isoformat(), "Task": short_key(spec, t.task_key),
+                             "Minutes": round(t.duration_seconds / 60, 2)})
+    return pd.DataFrame(rows, columns=["Business date", "Task", "Minutes"])
+
+
+def attempts_table(run: Run, key: str) -> pd.DataFrame:
+    """Every attempt of one task in a run: try, repair, times, setup and execution seconds, error."""
+    rows = [{
+        "Try": a.attempt + 1,
+        "Repair": a.repair_id or "",
+        "State": a.state.label,
+        "Start (ET)": hhmm(a.start),
+        "End (ET)": hhmm(a.end),
+        "Duration": duration(a.duration_seconds),
+        "Setup": duration(a.setup_seconds) if a.setup_seconds is not None else "—",
+        "Execution": duration(a.execution_seconds) if a.execution_seconds is not None else "—",
+        "Error": a.error_message or "",
+    } for a in run.attempts if a.task_key == key]
+    return pd.DataFrame(rows, columns=["Try", "Repair", "State", "Start (ET)", "End (ET)", "Duration", "Setup",
+                                       "Execution", "Error"])
+
+
+def gantt_frame(run: Run | None, spec: Any, now: dt.datetime, eta: Any = None) -> pd.DataFrame:
+    """Every task attempt that started, in ET wall-clock time, for ``px.timeline``; with ``eta``, the
+    projected rest of each unfinished task (state "projected", from the median durations)."""
+    rows = []
+    for key, p in (eta.projections.items() if eta is not None and eta.verdict not in ("done", "failed") else []):
+        if not p.projected:
+            continue
+        begin = max(p.start, now)
+        if p.end <= begin:
+            continue
+        rows.append({"Task": short_key(spec, key), "Start": begin.astimezone(ET).replace(tzinfo=None),
+                     "End": p.end.astimezone(ET).replace(tzinfo=None), "State": PROJECTED, "Try": pd.NA,
+                     "Repair": "", "Duration": duration((p.end - p.start).total_seconds()),
+                     "Error": "expected from the median of past runs"})
     for attempt in run.attempts if run else []:
         if attempt.start is None:
             continue
-        end = attempt.end or dt.datetime.now(dt.UTC)
+        end = attempt.end or now
         label = short_key(spec, attempt.task_key)
         rows.append({
             "Task": label,
@@ -165,7 +286,7 @@ def milestone_table(status: DayStatus) -> pd.DataFrame:
     return pd.DataFrame([{
         "Milestone": m.name,
         "Planned (ET)": hhmm(m.planned),
-        "Status": m.status,
+        "Status": m.status.replace("_", " "),
         "Actual (ET)": hhmm(m.actual),
         "Detail": m.detail,
     } for m in status.milestones])

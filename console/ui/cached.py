@@ -1,0 +1,83 @@
+"""The status pages' reads, cached with a short TTL and shared by every session of the server.
+
+``st.cache_data`` is process-wide: twenty people watching Home every 30 s cause the same engine and
+warehouse reads as one. Each function takes the adapter set as ``_adapters`` (not hashed) and the stack's
+data directory as ``stack`` (hashed), so two stacks in one process (tests) never share entries. After a
+person's action ``after_action()`` drops the entries that action changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import streamlit as st
+
+from console.model import Run
+from console.settings import Adapters
+from console.status import DayReads, DayStatus, day_status, keep_last_known, read_day, read_history
+from console.worker import WorkerStatus, worker_status
+
+DAY_TTL = 10  # seconds: a run's state on Home and the Workflow page is at most this old
+HISTORY_TTL = 300  # durations of past days change only when a past day is rerun
+
+
+def _stack(adapters: Adapters) -> str:
+    return str(adapters.settings.data_dir)
+
+
+@st.cache_data(ttl=DAY_TTL, show_spinner=False)
+def _day_reads(_adapters: Adapters, stack: str, day: dt.date) -> DayReads:
+    return read_day(_adapters, day)
+
+
+@st.cache_resource(show_spinner=False)
+def _last_known(stack: str) -> dict[dt.date, DayReads]:
+    return {}
+
+
+@st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
+def _history(_adapters: Adapters, stack: str, day: dt.date) -> list[dict[str, Any]]:
+    return read_history(_adapters, day)
+
+
+@st.cache_data(ttl=DAY_TTL, show_spinner=False)
+def _worker(_adapters: Adapters, stack: str) -> WorkerStatus:
+    return worker_status(_adapters)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _runs(_adapters: Adapters, stack: str, start: dt.date, end: dt.date) -> list[Run]:
+    return _adapters.engine.list_runs(start, end)
+
+
+def day_reads(adapters: Adapters, day: dt.date) -> DayReads:
+    """The day's reads; when the engine is unreachable, the last good one marked with its age."""
+    return keep_last_known(_day_reads(adapters, _stack(adapters), day), _last_known(_stack(adapters)))
+
+
+def status(adapters: Adapters, day: dt.date, clock: Any) -> DayStatus:
+    """The day's status at the clock's now, from cached reads (no I/O when the caches are warm)."""
+    stack = _stack(adapters)
+    return day_status(adapters, day, clock, reads=day_reads(adapters, day), history=_history(adapters, stack, day),
+                      worker=_worker(adapters, stack))
+
+
+def history_rows(adapters: Adapters, day: dt.date) -> list[dict[str, Any]]:
+    """Task durations of the business days before ``day`` (what the ETA uses)."""
+    return _history(adapters, _stack(adapters), day)
+
+
+def worker(adapters: Adapters) -> WorkerStatus:
+    return _worker(adapters, _stack(adapters))
+
+
+def runs(adapters: Adapters, start: dt.date, end: dt.date) -> list[Run]:
+    """Runs of the business dates ``start``..``end`` (newest first), with their tasks."""
+    return _runs(adapters, _stack(adapters), start, end)
+
+
+def after_action() -> None:
+    """A person's action changes the day's run: the next read goes to the engine."""
+    _day_reads.clear()
+    _runs.clear()
