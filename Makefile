@@ -28,7 +28,7 @@ seed: $(STAMP)
 	$(BIN)/python -m console seed
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf .data

@@ -152,8 +152,8 @@ def estimate(spec: WorkflowSpec, run: Run | None, stats: Mapping[str, TaskStats]
     if run is not None and run.state == TaskState.SUCCEEDED:
         projections = {t.task_key: Projection(t.task_key, t.start, t.end, projected=False)
                        for t in run.tasks if t.start and t.end}
-        last = max(projections.values(), key=lambda p: p.end).task_key if projections else None
-        return Eta(DONE, target, run.end, run.end, [last] if last else [], projections, [], samples)
+        final = max(projections.values(), key=lambda p: p.end).task_key if projections else None
+        return Eta(DONE, target, run.end, run.end, [final] if final else [], projections, [], samples)
     broken = [t for t in (run.tasks if run else []) if t.state in BROKEN]
     if run is not None and (broken or run.state.is_terminal):
         names = ", ".join(spec.task(t.task_key).short_key if t.task_key in spec.keys else t.task_key

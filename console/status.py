@@ -140,16 +140,17 @@ def check_date(day: dt.date, clock: Clock, earliest: dt.date | None = None) -> d
     return day
 
 
-def read_day(adapters: Adapters, day: dt.date) -> DayReads:
+def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -> DayReads:
     """The engine's run and the warehouse's list, upload and export facts for ``day``; failures are recorded."""
-    reads = DayReads(day=day, read_at=dt.datetime.now(dt.UTC))
+    reads = DayReads(day=day, read_at=now or dt.datetime.now(dt.UTC))
     try:
         reads.run = adapters.engine.run_for_date(day)
     except ConsoleError as exc:
         reads.engine_error = str(exc)
     except Exception as exc:  # the state store or the Jobs API is down: say so, keep the page up
         logger.warning("engine read for %s failed: %s", day, exc)
-        reads.engine_error = f"Could not reach the workflow engine: {type(exc).__name__}: {str(exc)[:300]}"
+        cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error: name that one
+        reads.engine_error = f"Could not reach the workflow engine: {type(cause).__name__}: {str(cause)[:200]}"
     try:
         with adapters.warehouse.session() as session:
             tables = adapters.settings.tables
@@ -193,7 +194,7 @@ def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | No
     now = clock.now()
     settings = adapters.settings
     day = day or business_date(now, settings.day_rolls_at)
-    reads = reads or read_day(adapters, day)
+    reads = reads or read_day(adapters, day, now)
     history = read_history(adapters, day) if history is None else history
     run = reads.run
     estimate = None
@@ -235,8 +236,9 @@ def overall(adapters: Adapters, run: Run | None, milestones: list[MilestoneState
             others = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
             return Overall(OVERALL_FAILED, f"{short(first.task_key)} failed{when}{others}{error}. "
                                            "Rerun it and its dependents from the Workflow page.")
-        m = by_status[FAILED][0] if by_status.get(FAILED) else None
-        return Overall(OVERALL_FAILED, f"{m.name}: {m.detail}" if m else "The workflow run did not succeed.")
+        first_failed = by_status[FAILED][0] if by_status.get(FAILED) else None
+        return Overall(OVERALL_FAILED, f"{first_failed.name}: {first_failed.detail}" if first_failed
+                       else "The workflow run did not succeed.")
     if by_status.get(LATE):
         m = by_status[LATE][0]
         expected = ""

@@ -57,8 +57,14 @@ class WorkerStatus:
 def worker_status(adapters: Adapters, now: dt.datetime | None = None) -> WorkerStatus:
     """Whether a worker is beating on this store, for the page frame and ``status``."""
     now = now or dt.datetime.now(dt.UTC)
-    with adapters.store.connect() as conn:
-        row = conn.execute(sa.select(worker_heartbeat)).first()
+    try:
+        with adapters.store.connect() as conn:
+            row = conn.execute(sa.select(worker_heartbeat)).first()
+    except sa.exc.SQLAlchemyError as exc:
+        logger.warning("worker heartbeat read failed: %s", exc)
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        return WorkerStatus(False, None, None, None,
+                            f"The state store cannot be read ({cause}), so the worker's heartbeat is unknown.")
     if row is None:
         return WorkerStatus(False, None, None, None, "The worker has never run on this state store.")
     age = (now - row.beat_at).total_seconds()

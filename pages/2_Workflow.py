@@ -94,7 +94,9 @@ with guarded():
         with trend:
             st.markdown("**Task durations** (minutes, successful runs)")
             durations = views.duration_frame(runs, spec, days)
+            medians = durations.groupby("Task")["Minutes"].median().to_dict()
+            _, path = spec.critical_path({t.key: medians.get(t.short_key, 0.0) for t in spec.tasks})
             shown = st.multiselect("Tasks", [t.short_key for t in spec.tasks], key="trend_tasks",
-                                   default=[spec.task(k).short_key for k in (status.eta.critical_path
-                                            if status.eta and status.eta.critical_path else spec.keys[:3])])
+                                   default=[spec.task(k).short_key for k in path],
+                                   help="Starts with the critical path: the chain of tasks that decides the finish.")
             st.plotly_chart(charts.duration_trend(durations[durations["Task"].isin(shown)]), key="durations")

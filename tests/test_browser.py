@@ -1,13 +1,18 @@
 """The real UI in a real browser: ``streamlit run Home.py`` as a subprocess, Debian's Chromium via Playwright.
 
-The stack (warehouse server, state DB with history and today's run) is the one the page tests use. Every
-wait is bounded; the server subprocess is always stopped. A screenshot lands in tests/artifacts/home.png.
+The stack (warehouse server, state DB with history and today's run, the failed run of the last history day
+and that day's warehouse data) is the one the page tests use. Every wait is bounded; the server subprocess
+is always stopped. Screenshots of Home, Timeline and Workflow at 1400×1000 land in tests/artifacts/.
+
+The rerun test plays the worker's part with the worker's own call (``engine.process_requests`` polled in
+a thread of this process, which owns the embedded warehouse), so the repaired tasks are the real list jobs.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import sys
 import time
 import urllib.request
@@ -16,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+import sqlalchemy as sa
+
+from console.store import action_requests, audit_log
 from console.ui import views
 from tests.test_pages import ROOT, Stack, free_port, running_stack
 
@@ -48,7 +56,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> 
 @pytest.fixture
 def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
     """The stack plus a Streamlit server on a free loopback port, stopped however the test ends."""
-    with running_stack(tmp_path / "data") as stack:
+    with running_stack(tmp_path / "data", seed_days=1) as stack:
         env = {**os.environ, **stack.env}
         env.pop("CONSOLE_SETTINGS", None)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -73,32 +81,104 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
             log.close()
 
 
-def test_home_in_chromium_shows_the_business_date_and_the_workflow_state(ui: tuple[str, Stack]) -> None:
+def launch(p: object) -> object:
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)  # type: ignore[attr-defined]
+
+
+def settle(page: object, text: str) -> None:
+    """Wait for ``text`` (the end of a page body), then let charts and canvases paint."""
+    page.get_by_text(text).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+
+
+def node_fill(page: object, short_key: str) -> str:
+    """The fill colour of a task's box in the rendered DAG (SVG)."""
+    node = page.locator("svg g.node", has_text=short_key).first  # type: ignore[attr-defined]
+    return str(node.locator("path, polygon").first.get_attribute("fill"))
+
+
+def test_home_timeline_workflow_in_chromium_with_screenshots(ui: tuple[str, Stack]) -> None:
     from playwright.sync_api import sync_playwright
 
     url, stack = ui
     run = stack.adapters.engine.run_for_date(stack.day)
-    headline = views.workflow_headline(run)
     done = f"{run.done_count if run else 0} of {len(stack.adapters.spec.tasks)}"
     started = time.perf_counter()
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url, timeout=30_000)
-            values = page.get_by_test_id("stMetricValue")
-            values.first.wait_for(timeout=30_000)
-            page.get_by_text("Refreshes every 30 s").first.wait_for(timeout=15_000)  # the end of the body
-            shown = [v.strip() for v in values.all_inner_texts()]
-            assert stack.day.isoformat() in shown
-            assert headline in shown
-            assert done in shown
+            settle(page, "Refreshes every 30 s")
+            shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
+            assert stack.day.strftime("%a %d %b") in shown and done in shown
             body = page.inner_text("body")
-            assert views.DEMO_BANNER in body
-            assert "Traceback" not in body
-            page.wait_for_timeout(500)  # let the charts and the dataframe canvas paint
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True, timeout=15_000)
+            assert views.DEMO_BANNER in body and "Traceback" not in body
+            assert any(word in body for word in ("On track ·", "At risk ·", "Late ·", "Failed ·", "Done ·"))
+            page.screenshot(path=str(ARTIFACTS / "home.png"), timeout=15_000)
+
+            page.goto(f"{url}/Timeline?date={stack.failed_day}", timeout=30_000)
+            settle(page, "every attempt, retries and repairs included")
+            assert "Failed ·" in page.inner_text("body")
+            page.screenshot(path=str(ARTIFACTS / "timeline.png"), timeout=15_000)
         finally:
             browser.close()
-    assert time.perf_counter() - started < 45
+    assert time.perf_counter() - started < 90
+
+
+def test_a_failed_task_is_rerun_from_the_workflow_page_once(ui: tuple[str, Stack]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, stack = ui
+    engine = stack.adapters.engine
+    stop = threading.Event()
+
+    def worker() -> None:  # the worker's action poll, bounded by the test
+        while not stop.wait(0.5):
+            engine.process_requests()
+
+    poller = threading.Thread(target=worker, name="action-poll", daemon=True)
+    poller.start()
+    link = f"{url}/Workflow?date={stack.failed_day}"
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            try:
+                first = browser.new_page(viewport={"width": 1400, "height": 1000})
+                second = browser.new_page(viewport={"width": 1400, "height": 1000})
+                for page in (first, second):
+                    page.goto(link, timeout=30_000)
+                    settle(page, "Run history: last 30 business days")
+                assert node_fill(first, "DI-749") == "#c62828"  # red: failed
+                first.screenshot(path=str(ARTIFACTS / "workflow.png"), timeout=15_000)
+
+                for page in (first, second):  # two people open the same confirmation
+                    page.get_by_role("button", name="Rerun failed tasks and their dependents").click()
+                    dialog = page.get_by_role("dialog")
+                    dialog.get_by_text("These 5 task(s) will run").wait_for(timeout=15_000)
+                    assert "already uploaded" in dialog.inner_text()
+                    dialog.get_by_text("I understand that lists already uploaded").click()
+                    page.wait_for_timeout(300)
+                first.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
+                second.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
+
+                first.get_by_text("Requested").first.wait_for(timeout=15_000)
+                deadline = time.monotonic() + 90
+                while node_fill(first, "DI-749") != "#2e7d32" and time.monotonic() < deadline:  # green
+                    first.wait_for_timeout(1000)
+                assert node_fill(first, "DI-749") == "#2e7d32", first.inner_text("body")[:2000]
+                assert "Traceback" not in first.inner_text("body") + second.inner_text("body")
+                first.screenshot(path=str(ARTIFACTS / "workflow-after-rerun.png"), timeout=15_000)
+            finally:
+                browser.close()
+    finally:
+        stop.set()
+        poller.join(timeout=120)
+    repaired = engine.get_run(stack.failed_run)
+    assert repaired.state.value == "succeeded" and len(repaired.repairs) == 1
+    with stack.adapters.store.connect() as conn:
+        requests = conn.execute(sa.select(action_requests)).all()
+        outcomes = sorted(r.outcome for r in conn.execute(sa.select(audit_log)))
+    assert len(requests) == 1 and requests[0].kind == "repair"
+    assert outcomes in (["accepted", "duplicate"], ["accepted", "refused"])  # the second click queued nothing

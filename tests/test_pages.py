@@ -57,7 +57,7 @@ def record_failed_run(adapters: Adapters, day: dt.date, failing: str = "DI-749")
         run_id = conn.execute(runs.insert().values(
             job_name=spec.job_name, business_date=day, trigger="MANUAL", requested_by="test",
             idempotency_key=f"test-failed:{day}", life_cycle_state="TERMINATED", result_state="FAILED",
-            state_message=f"Failed: {failed}", created_at=start, start_time=start, end_time=start,
+            state_message=f"Failed: {failing}", created_at=start, start_time=start, end_time=start,
             source="engine")).inserted_primary_key[0]
         for key in spec.topological_order():
             if key in downstream:
@@ -174,7 +174,7 @@ def test_home_shows_the_business_date_the_workflow_and_k_of_n(stack: Stack) -> N
     metrics = {m.label: m.value for m in at.metric}
     run = stack.adapters.engine.run_for_date(stack.day)
     total = len(stack.adapters.spec.tasks)  # counted from the spec, not from the guide's prose
-    assert metrics["Business date"] == stack.day.isoformat()
+    assert metrics["Business date"] == stack.day.strftime("%a %d %b")
     assert metrics["Tasks done"] == f"{run.done_count if run else 0} of {total}"
     shown = texts(at)
     for milestone in stack.adapters.settings.milestones:

@@ -456,7 +456,7 @@ class LocalEngine:
         elif all(s in (TaskState.SUCCEEDED, TaskState.SKIPPED) for s in states):
             result, message = "SUCCESS", ""
         else:
-            failed = [t.task_key for t in run.tasks if t.state == TaskState.FAILED]
+            failed = [self.spec.task(t.task_key).short_key for t in run.tasks if t.state == TaskState.FAILED]
             result, message = "FAILED", f"Failed: {', '.join(failed) or 'see tasks'}"
         if result == "CANCELED" and all(s in (TaskState.SUCCEEDED, TaskState.SKIPPED) for s in states):
             result, message = "SUCCESS", "Cancel arrived after every task had finished."

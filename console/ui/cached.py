@@ -18,7 +18,7 @@ from console.settings import Adapters
 from console.status import DayReads, DayStatus, day_status, keep_last_known, read_day, read_history
 from console.worker import WorkerStatus, worker_status
 
-DAY_TTL = 10  # seconds: a run's state on Home and the Workflow page is at most this old
+DAY_TTL = 30  # seconds: as long as Home's refresh period, so N viewers cause the reads of one (bench_pages)
 HISTORY_TTL = 300  # durations of past days change only when a past day is rerun
 
 
@@ -27,8 +27,9 @@ def _stack(adapters: Adapters) -> str:
 
 
 @st.cache_data(ttl=DAY_TTL, show_spinner=False)
-def _day_reads(_adapters: Adapters, stack: str, day: dt.date) -> DayReads:
-    return read_day(_adapters, day)
+def _day_reads(_adapters: Adapters, stack: str, day: dt.date, _clock: Any) -> DayReads:
+    """``_clock`` (not hashed) only stamps when the read was made."""
+    return read_day(_adapters, day, _clock.now())
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,16 +52,16 @@ def _runs(_adapters: Adapters, stack: str, start: dt.date, end: dt.date) -> list
     return _adapters.engine.list_runs(start, end)
 
 
-def day_reads(adapters: Adapters, day: dt.date) -> DayReads:
+def day_reads(adapters: Adapters, day: dt.date, clock: Any) -> DayReads:
     """The day's reads; when the engine is unreachable, the last good one marked with its age."""
-    return keep_last_known(_day_reads(adapters, _stack(adapters), day), _last_known(_stack(adapters)))
+    return keep_last_known(_day_reads(adapters, _stack(adapters), day, clock), _last_known(_stack(adapters)))
 
 
 def status(adapters: Adapters, day: dt.date, clock: Any) -> DayStatus:
     """The day's status at the clock's now, from cached reads (no I/O when the caches are warm)."""
     stack = _stack(adapters)
-    return day_status(adapters, day, clock, reads=day_reads(adapters, day), history=_history(adapters, stack, day),
-                      worker=_worker(adapters, stack))
+    return day_status(adapters, day, clock, reads=day_reads(adapters, day, clock),
+                      history=_history(adapters, stack, day), worker=_worker(adapters, stack))
 
 
 def history_rows(adapters: Adapters, day: dt.date) -> list[dict[str, Any]]:

@@ -42,7 +42,8 @@ OVERALL_MD = {"done": ("green", "task_alt", "success"), "on_track": ("green", "c
 CELL_COLOURS = {
     **{s.label: c for s, c in STATE_COLOURS.items()},
     "done": STATE_COLOURS[TaskState.SUCCEEDED], "late": STATE_COLOURS[TaskState.UPSTREAM_FAILED],
-    "running": STATE_COLOURS[TaskState.RUNNING], "at risk": STATE_COLOURS[TaskState.UPSTREAM_FAILED], "ok": STATE_COLOURS[TaskState.SUCCEEDED],
+    "running": STATE_COLOURS[TaskState.RUNNING], "at risk": STATE_COLOURS[TaskState.UPSTREAM_FAILED],
+    "ok": STATE_COLOURS[TaskState.SUCCEEDED],
     "attention": STATE_COLOURS[TaskState.UPSTREAM_FAILED], "not yet": STATE_COLOURS[TaskState.PENDING],
     "by hand": "#0277bd", "unknown": STATE_COLOURS[TaskState.UNKNOWN],
 }

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 import streamlit as st
 
 from console.clock import ET, Clock, SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Adapters, Settings, build_adapters, load_settings
-from console.status import check_date
-from console.status import DayStatus
+from console.status import DayStatus, check_date
 from console.ui import cached, views
 from console.ui.fmt import OVERALL_MD, age, hhmm
 
@@ -85,6 +85,14 @@ def show_error(exc: BaseException) -> None:
         if exc.hint:
             st.info(exc.hint, icon=":material/lightbulb:")
         return
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        cause = getattr(exc, "orig", None) or exc
+        logger.error("state store error: %s", cause)
+        st.error(f"The console's state store cannot be read: {type(cause).__name__}: {str(cause)[:200]}",
+                 icon=":material/database:")
+        st.info("Check the state database named in the banner (disk, permissions, URL) and reload.",
+                icon=":material/lightbulb:")
+        return
     logger.error("page error: %s", type(exc).__name__, exc_info=exc)
     st.error(GENERIC_ERROR, icon=":material/error:")
 
@@ -138,13 +146,23 @@ def _remember_date() -> None:
     st.session_state[CHOSEN_KEY] = st.session_state[DATE_KEY]
 
 
+def _date_from_link() -> dt.date | None:
+    """``?date=YYYY-MM-DD`` in the address: a link to one business date (shared in chat, used by tests)."""
+    text = st.query_params.get("date")
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        st.warning(f"Ignored date={text!r} in the address: expected YYYY-MM-DD.", icon=":material/link_off:")
+        return None
+
+
 def _date_picker(current: dt.date) -> dt.date:
     """The business date, in ET, kept across pages for the session; today's business date by default.
 
     Each page has its own date widget, so the choice is kept under a separate session key (a widget's own
     state, even with ``persist_state``, does not carry over to the same widget on another page).
     """
-    chosen = st.session_state.get(CHOSEN_KEY) or current
+    chosen = st.session_state.get(CHOSEN_KEY) or _date_from_link() or current
     value = st.date_input("Business date (ET)", value=chosen, key=DATE_KEY, on_change=_remember_date,
                           format="YYYY-MM-DD", help="Weekends and US holidays have no run.")
     return value if isinstance(value, dt.date) else current
@@ -152,7 +170,7 @@ def _date_picker(current: dt.date) -> dt.date:
 
 def overall_callout(status: DayStatus) -> None:
     """The day's verdict in one coloured line: the state in a word, then the reason."""
-    colour, icon, kind = OVERALL_MD[status.overall.state]
+    _, icon, kind = OVERALL_MD[status.overall.state]
     getattr(st, kind)(f"**{status.overall.words}** · {status.overall.reason}", icon=f":material/{icon}:")
 
 

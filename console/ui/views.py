@@ -357,7 +357,7 @@ def conditions(status: DayStatus, spec: Any) -> list[Condition]:
         if m.status in ("late", "failed"):
             severity = "error" if m.status == "failed" else "warning"
             found.append(Condition(severity, m.name, f"{m.status} (planned {hhmm(m.planned)} ET): {m.detail}"))
-    if not status.worker.alive:
+    if status.worker is not None and not status.worker.alive:
         found.append(Condition("error", "Worker", status.worker.message))
     note = warehouse_note(status.warehouse_error)
     if note:
