@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import sqlalchemy as sa
 
 from console.store import action_requests, audit_log
