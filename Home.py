@@ -29,7 +29,9 @@ def glance(page: Page) -> None:
         eta_value, eta_delta, eta_help = views.eta_metric(status, page.adapters.spec)
         eta_col.metric("Workflow finish", eta_value, eta_delta, delta_color="inverse", help=eta_help)
         alerts_col.metric("Open alerts", "—", help="Alerts arrive with the alerts issue; nothing is counted yet.")
-        checklist_col.metric("Checklist", "—", help="The daily checklist arrives with the checklist issue.")
+        ticked, items = status.checklist_done
+        checklist_col.metric("Checklist", f"{ticked} of {items}", help="Items done today (automatic or ticked); "
+                                                                       "see the Checklist page.")
         if not page.is_today:
             st.caption(f"Showing {long_date(page.day)}, not today's business date ({page.today}). "
                        "Pick a date in the sidebar.")

@@ -8,7 +8,9 @@ roles issue; the pages only hide what this module refuses anyway.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from console.errors import NotAuthorised
 from console.settings import ROLES, Settings
@@ -46,6 +48,16 @@ def role_of(settings: Settings, name: str) -> str:
 
 def user(settings: Settings, name: str) -> User:
     return User(name, role_of(settings, name))
+
+
+def signed_in_user(settings: Settings, mode: str, identity: Mapping[str, Any] | None) -> User | None:
+    """Who is using the console: the ``st.user`` identity when signed in (OIDC), else in the embedded stack
+    the one local user; None means production without a sign-in (the page asks for one)."""
+    if identity and identity.get("is_logged_in") and identity.get("email"):
+        return user(settings, str(identity["email"]))
+    if mode == "embedded":
+        return User(settings.local_user, settings.local_role)
+    return None
 
 
 def allowed(who: User, action: str) -> bool:

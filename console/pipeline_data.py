@@ -61,3 +61,33 @@ def loan_tape_load(session: Any, tables: TableNames, day: dt.date) -> dict[str, 
     row = rows[0].as_dict()
     row["LOADED_AT"] = _aware(row.get("LOADED_AT"))
     return row
+
+
+def active_genesys_lists(session: Any, tables: TableNames) -> list[tuple[str, str]]:
+    """(LIST_NAME, CHANNEL) of every active list in the Genesys list-automation config."""
+    rows = (session.table(tables.list_automation_config).filter(F.col("ACTIVE"))
+            .select("LIST_NAME", "CHANNEL").distinct().collect())
+    return sorted((str(r["LIST_NAME"]), str(r["CHANNEL"])) for r in rows)
+
+
+def uploaded_lists(session: Any, tables: TableNames, day: dt.date) -> dict[str, int]:
+    """Records Genesys accepted per list for ``day`` (lists absent from the import log are absent here)."""
+    rows = (session.table(tables.import_log).filter(F.col("BUSINESS_DATE") == F.lit(day))
+            .group_by("LIST_NAME").agg(F.sum("RECORDS_ACCEPTED").alias("ACCEPTED")).collect())
+    return {str(r["LIST_NAME"]): int(r["ACCEPTED"] or 0) for r in rows}
+
+
+def recent_list_counts(session: Any, tables: TableNames,
+                       days: list[dt.date]) -> dict[str, list[tuple[dt.date, int]]]:
+    """(business date, records) per list over ``days`` (the days a list had none are left out)."""
+    if not days:
+        return {}
+    rows = (session.table(tables.outbound_lists)
+            .filter((F.col("BUSINESS_DATE") >= F.lit(min(days))) & (F.col("BUSINESS_DATE") <= F.lit(max(days))))
+            .group_by("BUSINESS_DATE", "LIST_NAME").agg(F.count(F.lit(1)).alias("RECORDS")).collect())
+    out: dict[str, list[tuple[dt.date, int]]] = {}
+    for r in rows:
+        day = r["BUSINESS_DATE"]
+        day = day.date() if isinstance(day, dt.datetime) else day
+        out.setdefault(str(r["LIST_NAME"]), []).append((day, int(r["RECORDS"])))
+    return out

@@ -33,6 +33,21 @@ class Milestone:
 
 
 @dataclass(frozen=True)
+class ChecklistItem:
+    key: str  # a slug of the text, stable while the words are
+    group: str
+    due: str  # HH:MM Eastern
+    due_label: str  # "06:30", or "End of day"
+    text: str  # the guide's words
+    check: str  # the automatic check bound to it ("" = a person checks it)
+    link: str = ""  # where a person looks (the Tableau dashboard)
+
+
+def item_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True)
 class TableNames:
     outbound_lists: str
     base_population: str
@@ -79,6 +94,7 @@ class Settings:
     demo_seed: int
     demo_accounts: int
     demo_history_days: int
+    checklist: tuple[ChecklistItem, ...] = ()
     day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
     eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -264,6 +280,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         demo_seed=r.integer("demo", "seed", 0, 2**31 - 1),
         demo_accounts=r.integer("demo", "accounts", 1000, 5_000_000),
         demo_history_days=r.integer("demo", "history_days", 5, 400),
+        checklist=_checklist(path, doc),
         day_rolls_at=r.hhmm("console", "day_rolls_at"),
         eta={
             "history_days": r.integer("eta", "history_days", 5, 400),
@@ -273,6 +290,38 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         },
         secrets=secrets if secrets is not None else load_secrets(),
     )
+
+
+def _checklist(path: Path, doc: dict[str, Any]) -> tuple[ChecklistItem, ...]:
+    """``[[checklist]]`` groups; an unknown automatic check or a duplicate item fails here, at start-up."""
+    from console.checklist import CHECKS  # the registry lives with the checks
+
+    groups = doc.get("checklist")
+    if not isinstance(groups, list) or not groups:
+        raise _Reader(path, doc).fail("", "[[checklist]]", "an array of tables with group, due and items", groups)
+    out: list[ChecklistItem] = []
+    for index, group in enumerate(groups):
+        section = f"checklist[{index}]"
+        sub = _Reader(path, {section: group})
+        name, due = sub.text(section, "group"), sub.hhmm(section, "due")
+        label = str(group.get("due_label") or due)
+        items = group.get("items")
+        if not isinstance(items, list) or not items:
+            raise sub.fail(section, "items", "an array of { item = \"…\", check = \"…\" }", items)
+        for number, item in enumerate(items):
+            where = f"{section}.items[{number}]"
+            if not isinstance(item, dict) or not isinstance(item.get("item"), str) or not item["item"].strip():
+                raise sub.fail(where, "item", "the item's text", item)
+            check = str(item.get("check", ""))
+            if check and check not in CHECKS:
+                raise sub.fail(where, "check", f"one of {', '.join(sorted(CHECKS))} or \"\" (checked by a person)",
+                               check)
+            entry = ChecklistItem(item_key(item["item"]), name, due, label, item["item"].strip(), check,
+                                  str(item.get("link", "")))
+            if any(e.key == entry.key for e in out):
+                raise sub.fail(where, "item", "an item that appears once", item["item"])
+            out.append(entry)
+    return tuple(out)
 
 
 def _rebase(root: Path, value: str, data_dir: Path) -> Path:

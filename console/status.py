@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from console import checklist, pipeline_data
 from console import eta as eta_module
-from console import pipeline_data
 from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day, last_business_days
 from console.errors import ConsoleError, InvalidRequest
 from console.eta import Eta
@@ -52,6 +52,11 @@ class DayReads:
     warehouse_error: str | None = None
     engine_error: str | None = None
     stale_since: dt.datetime | None = None  # set when the engine was unreachable and this is the last good read
+    uploaded: dict[str, int] = field(default_factory=dict)  # records accepted per list (import log)
+    active_lists: list[tuple[str, str]] = field(default_factory=list)  # the Genesys config's active lists
+    recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)  # per list, previous days
+    checklist_events: list[Any] = field(default_factory=list)
+    state_error: str | None = None  # the checklist could not be read from the state store
 
 
 @dataclass
@@ -80,6 +85,15 @@ class DayStatus:
     engine_error: str | None = None
     read_at: dt.datetime | None = None
     stale_since: dt.datetime | None = None
+    uploaded: dict[str, int] = field(default_factory=dict)
+    active_lists: list[tuple[str, str]] = field(default_factory=list)
+    recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)
+    checklist: list[Any] = field(default_factory=list)  # checklist.ItemState per configured item
+    checklist_events: list[Any] = field(default_factory=list)
+
+    @property
+    def checklist_done(self) -> tuple[int, int]:
+        return sum(1 for s in self.checklist if s.done), len(self.checklist)
 
     @property
     def workflow_state(self) -> str:
@@ -121,6 +135,12 @@ class DayStatus:
                             "actual": iso(m.actual), "detail": m.detail} for m in self.milestones],
             "worker": None if self.worker is None else {
                 "alive": self.worker.alive, "message": self.worker.message, "heartbeat": iso(self.worker.beat_at)},
+            "checklist": [{
+                "group": c.item.group, "item": c.item.text, "due": c.item.due_label, "state": c.state,
+                "automatic": c.item.check or None,
+                "by": c.last.actor if c.last is not None and c.state in ("ticked", "n/a") else None,
+                "at": iso(c.last.at) if c.last is not None and c.state in ("ticked", "n/a") else None,
+                "evidence": c.evidence} for c in self.checklist],
             "warehouse_error": self.warehouse_error,
             "engine_error": self.engine_error,
             "stale_since": iso(self.stale_since),
@@ -157,11 +177,21 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
             reads.lists = pipeline_data.list_counts(session, tables, day)
             reads.upload_finished, reads.upload_lists = pipeline_data.upload_summary(session, tables, day)
             reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
+            reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
+            reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
+            reads.recent_counts = pipeline_data.recent_list_counts(
+                session, tables, last_business_days(day - dt.timedelta(days=1), checklist.COUNT_HISTORY_DAYS))
     except ConsoleError as exc:
         reads.warehouse_error = str(exc)
     except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up
         logger.warning("warehouse read for %s failed: %s", day, exc)
         reads.warehouse_error = f"Could not read the warehouse: {type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        reads.checklist_events = checklist.read_events(adapters.store, day)
+    except Exception as exc:
+        logger.warning("checklist read for %s failed: %s", day, exc)
+        cause = getattr(exc, "orig", None) or exc
+        reads.state_error = f"Could not read the checklist: {type(cause).__name__}: {str(cause)[:200]}"
     return reads
 
 
@@ -208,12 +238,16 @@ def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | No
                                        at_et(day, settings.milestone("workflow_start").time))
     facts = DayFacts(run, reads.upload_finished, reads.upload_lists, reads.export_landed, reads.export_rows)
     milestones = milestone_states(settings, day, now, facts, estimate)
-    return DayStatus(
+    status = DayStatus(
         mode=adapters.mode, business_date=day, now=now, run=run, lists=reads.lists, milestones=milestones,
         worker=worker if worker is not None else worker_status(adapters), warehouse_error=reads.warehouse_error,
         task_order=adapters.spec.keys, eta=estimate, overall=overall(adapters, run, milestones, estimate, now),
         engine_error=reads.engine_error, read_at=reads.read_at, stale_since=reads.stale_since,
+        uploaded=reads.uploaded, active_lists=reads.active_lists, recent_counts=reads.recent_counts,
+        checklist_events=reads.checklist_events,
     )
+    status.checklist = checklist.evaluate(settings.checklist, status, reads.checklist_events)
+    return status
 
 
 def overall(adapters: Adapters, run: Run | None, milestones: list[MilestoneState], estimate: Eta | None,

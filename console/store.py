@@ -116,6 +116,32 @@ audit_log = sa.Table(
     sa.Column("request_id", sa.Integer),
 )
 
+# Every tick, confirmation, override, un-tick, "not applicable" and sign-off of the daily checklist, in order.
+# The state of an item is its latest event; ``seq`` numbers the events of one item of one day, and the
+# unique constraint makes two concurrent changes of the same item conflict instead of losing one.
+checklist_events = sa.Table(
+    "checklist_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("business_date", sa.Date, nullable=False),
+    sa.Column("item_key", sa.String(120), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # tick | confirm | override | untick | na | sign_off
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("evidence", sa.Text, nullable=False, default=""),  # the automatic result seen when acting
+    sa.UniqueConstraint("business_date", "item_key", "seq", name="uq_checklist_event_seq"),
+)
+
+# SQLite refuses any change to a written audit row (PostgreSQL: grant INSERT and SELECT only).
+_APPEND_ONLY = [
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+]
+
 worker_heartbeat = sa.Table(
     "worker_heartbeat", metadata,
     sa.Column("worker", sa.String(20), primary_key=True),  # always "worker": one per store
@@ -164,6 +190,10 @@ class StateStore:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
+            if self.engine.dialect.name == "sqlite":
+                with self.engine.begin() as conn:
+                    for statement in _APPEND_ONLY:
+                        conn.exec_driver_sql(statement)
         except sa.exc.SQLAlchemyError as exc:
             raise StateStoreError(f"Cannot open the state database {redact_url(url)}: {exc.__class__.__name__}.") \
                 from None

@@ -6,7 +6,6 @@ import statistics
 
 import streamlit as st
 
-from console import auth
 from console.clock import last_business_days
 from console.ui import actions, cached, charts, views
 from console.ui.dag import legend_html, workflow_dot
@@ -17,7 +16,7 @@ HISTORY_DAYS = 30
 
 page = frame("Workflow", ":material/account_tree:")
 spec = page.adapters.spec
-who = auth.user(page.settings, page.user)
+who = page.who
 
 with guarded():
     status = cached.status(page.adapters, page.day, page.clock)

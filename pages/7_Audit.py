@@ -1,4 +1,4 @@
-"""Who asked the console to do what, and when: the action requests, newest first."""
+"""Who did what, and when: every confirmed action (reruns, cancels, ticks, sign-offs), newest first."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ page = frame("Audit", ":material/history:", pick_date=False)
 
 with guarded():
     today = page.today
-    chosen = st.columns([1, 2])[0].date_input("Requested between (ET)", value=(today - dt.timedelta(days=30), today),
-                                              max_value=today, key="audit_range", format="YYYY-MM-DD")
+    left, middle, right = st.columns([1, 1, 1])
+    chosen = left.date_input("Between (ET)", value=(today - dt.timedelta(days=30), today), max_value=today,
+                             key="audit_range", format="YYYY-MM-DD")
     if not isinstance(chosen, tuple) or len(chosen) != 2:
         st.info("Pick the last day of the range.")
         st.stop()
     start, end = chosen
-    log = queries.action_log(page.adapters, start, end)
-    if log.empty:
-        st.info(f"No actions requested from {start} to {end}.")
+    log = queries.audit_frame(page.adapters, start, end)
+    users = middle.multiselect("Who", sorted(log["Who"].unique()), key="audit_users")
+    kinds = right.multiselect("Action", sorted(log["Action"].unique()), key="audit_actions")
+    keep = log["Who"].isin(users or log["Who"]) & log["Action"].isin(kinds or log["Action"])
+    shown = log[keep]
+    if shown.empty:
+        st.info(f"No confirmed actions from {start} to {end}" + (" with these filters." if users or kinds else "."))
     else:
-        st.dataframe(log, hide_index=True, column_config={"Message": st.column_config.TextColumn(width="large")})
-        st.download_button("Download CSV", log.to_csv(index=False).encode(), file_name=f"actions_{start}_{end}.csv",
+        st.dataframe(shown, hide_index=True, column_config={"Detail": st.column_config.TextColumn(width="large")})
+        st.download_button("Download CSV", shown.to_csv(index=False).encode(), file_name=f"audit_{start}_{end}.csv",
                            mime="text/csv", icon=":material/download:", key="audit_csv")
-        st.caption(f"{len(log)} request(s). Sign-offs and alert acknowledgements join this log with their issues.")
+    st.caption(f"{len(shown)} of {len(log)} entries. The audit log is append-only: the console has no code path "
+               "that edits or deletes an entry, and the database refuses it.")

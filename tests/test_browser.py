@@ -96,7 +96,7 @@ def node_fill(page: object, short_key: str) -> str:
     return str(node.locator("path, polygon").first.get_attribute("fill"))
 
 
-def test_home_timeline_workflow_in_chromium_with_screenshots(ui: tuple[str, Stack]) -> None:
+def test_home_checklist_audit_timeline_in_chromium_with_screenshots(ui: tuple[str, Stack]) -> None:
     from playwright.sync_api import sync_playwright
 
     url, stack = ui
@@ -116,6 +116,30 @@ def test_home_timeline_workflow_in_chromium_with_screenshots(ui: tuple[str, Stac
             assert views.DEMO_BANNER in body and "Traceback" not in body
             assert any(word in body for word in ("On track ·", "At risk ·", "Late ·", "Failed ·", "Done ·"))
             page.screenshot(path=str(ARTIFACTS / "home.png"), timeout=15_000)
+
+            before = int(next(v for v in shown if v.endswith(f"of {len(stack.adapters.settings.checklist)}"))
+                         .split()[0])
+
+            # An operator ticks an item with a note; Home's progress and the audit page show it.
+            page.goto(f"{url}/Checklist", timeout=30_000)
+            settle(page, "Day report (CSV)")
+            item = page.get_by_role("combobox", name="Item")  # type to filter, Enter to choose
+            item.click()
+            item.fill("Tableau")
+            page.get_by_role("option").filter(has_text="Check Tableau monitoring dashboard").first.wait_for()
+            item.press("Enter")
+            assert item.input_value() == "09:00 · Check Tableau monitoring dashboard"
+            page.get_by_label("Note (plain text", exact=False).fill("<b>green</b> all dashboards")
+            page.get_by_role("button", name="Apply").click()
+            page.get_by_text("Check Tableau monitoring dashboard: ticked").first.wait_for(timeout=15_000)
+            page.goto(url, timeout=30_000)
+            settle(page, "Refreshes every 30 s")
+            shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
+            assert f"{before + 1} of {len(stack.adapters.settings.checklist)}" in shown
+            page.goto(f"{url}/Audit", timeout=30_000)
+            settle(page, "The audit log is append-only")
+            assert "1 of 1 entries" in page.inner_text("body")
+            page.screenshot(path=str(ARTIFACTS / "audit.png"), timeout=15_000)
 
             page.goto(f"{url}/Timeline?date={stack.failed_day}", timeout=30_000)
             settle(page, "every attempt, retries and repairs included")

@@ -255,6 +255,8 @@ def test_rerun_failed_tasks_asks_first_then_queues_once_and_is_audited(stack: St
     assert not audit.exception
     log = frames(audit)[0]
     assert log.iloc[0]["Action"] == "repair" and log.iloc[0]["Who"] == stack.adapters.settings.local_user
+    assert list(log["Outcome"]) == ["duplicate", "accepted"]  # newest first
+    assert log.iloc[1]["Target"] == "DI-749, DI-986, BI-820, DI-1049, DI-977"
     assert audit.get("download_button")
 
 
@@ -337,7 +339,7 @@ def test_timeline_volumes_reconciliation_alerts_checklist_show_the_day(stack: St
     at.date_input(key="business_date").set_value(stack.failed_day).run()
     assert not at.exception
     items = [item for table in frames(at) for item in table["Item"]]
-    assert items == [item for _, _, group in views.CHECKLIST for item in group]
+    assert items == [i.text for i in stack.adapters.settings.checklist]
 
 
 def test_the_production_banner_names_the_targets_without_secrets(stack: Stack) -> None:

@@ -46,6 +46,9 @@ CELL_COLOURS = {
     "ok": STATE_COLOURS[TaskState.SUCCEEDED],
     "attention": STATE_COLOURS[TaskState.UPSTREAM_FAILED], "not yet": STATE_COLOURS[TaskState.PENDING],
     "by hand": "#0277bd", "unknown": STATE_COLOURS[TaskState.UNKNOWN],
+    "auto-pass": STATE_COLOURS[TaskState.SUCCEEDED], "ticked": STATE_COLOURS[TaskState.SUCCEEDED],
+    "auto-fail": STATE_COLOURS[TaskState.FAILED], "overdue": STATE_COLOURS[TaskState.UPSTREAM_FAILED],
+    "n/a": STATE_COLOURS[TaskState.SKIPPED],
 }
 _LIGHT_CELLS = {STATE_COLOURS[TaskState.SKIPPED]}
 

@@ -13,10 +13,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import streamlit as st
 
+from console.auth import User, signed_in_user
 from console.clock import ET, Clock, SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Adapters, Settings, build_adapters, load_settings
@@ -41,6 +43,7 @@ class Page:
     day: dt.date
     now: dt.datetime
     clock: Clock
+    who: User
 
     @property
     def settings(self) -> Settings:
@@ -48,7 +51,7 @@ class Page:
 
     @property
     def user(self) -> str:
-        return self.adapters.settings.local_user
+        return self.who.name
 
     @property
     def today(self) -> dt.date:
@@ -123,12 +126,16 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
         show_error(exc)
         st.stop()
     now = clock.now()
+    who = _who(adapters)
     st.info(views.mode_banner(adapters), icon=":material/science:" if adapters.is_demo else ":material/factory:")
     with st.sidebar:
         current = business_date(now, adapters.settings.day_rolls_at)
         day = _date_picker(current) if pick_date else current
         st.caption(f"Now {hhmm(now)} ET ({now.astimezone(ET).tzname()}) · business date {current.isoformat()}")
-        st.markdown(views.signed_in(adapters.settings))
+        signed = bool(_identity().get("is_logged_in"))
+        st.markdown(f"Signed in as **{who.name}** ({who.role}" + (")" if signed else ", the embedded stack's user)"))
+        if signed:
+            st.button("Sign out", on_click=st.logout, key="sign_out", icon=":material/logout:")
         if sidebar_heartbeat:
             with guarded():
                 heartbeat(adapters)
@@ -139,7 +146,31 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
         except InvalidRequest as exc:
             show_error(exc)
             st.stop()
-    return Page(adapters=adapters, day=day, now=now, clock=clock)
+    return Page(adapters=adapters, day=day, now=now, clock=clock, who=who)
+
+
+def _identity() -> dict[str, Any]:
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # no user info in this runtime (bare mode)
+        return {}
+
+
+def _who(adapters: Adapters) -> User:
+    """The signed-in user, or a sign-in prompt (production without [auth] explains what to configure)."""
+    who = signed_in_user(adapters.settings, adapters.mode, _identity())
+    if who is not None:
+        return who
+    st.title(APP_NAME)
+    if adapters.settings.secrets.get("auth"):
+        st.info("Sign in to use the console.", icon=":material/login:")
+        st.button("Sign in", on_click=st.login, type="primary", key="sign_in", icon=":material/login:")
+    else:
+        st.error("Sign-in is not configured: production needs an [auth] section in .streamlit/secrets.toml.",
+                 icon=":material/lock:")
+        st.info("See secrets.toml.example and the README's production set-up.", icon=":material/lightbulb:")
+    st.stop()
+    raise AssertionError("st.stop returned")
 
 
 def _remember_date() -> None:

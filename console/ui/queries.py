@@ -167,6 +167,32 @@ def _short(adapters: Any, key: str) -> str:
         return key
 
 
+AUDIT_LOG_COLUMNS = ["When (ET)", "Who", "Role", "Action", "Outcome", "Business date", "Run", "Target", "Detail"]
+
+
+def audit_frame(adapters: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The audit log from ``start`` to ``end`` (ET calendar days, both included), newest first."""
+    from console import audit
+
+    since = dt.datetime(start.year, start.month, start.day, tzinfo=ET)
+    until = dt.datetime(end.year, end.month, end.day, tzinfo=ET) + dt.timedelta(days=1)
+    records = []
+    for r in audit.entries(adapters.store, since, until):
+        detail = json.loads(r["detail"] or "{}")
+        words = "; ".join(f"{k}: {v}" for k, v in detail.items() if v not in (None, "", {}))
+        records.append({
+            "When (ET)": r["at"].astimezone(ET).strftime("%Y-%m-%d %H:%M:%S"), "Who": r["actor"], "Role": r["role"],
+            "Action": r["action"], "Outcome": r["outcome"],
+            "Business date": r["business_date"].isoformat() if r["business_date"] else "",
+            "Run": r["run_id"], "Target": ", ".join(_short(adapters, k) for k in (r["target"] or "").split(",") if k)
+            if r["action"] in ("repair", "rerun_from", "trigger", "cancel") else r["target"],
+            "Detail": words,
+        })
+    frame = pd.DataFrame(records, columns=AUDIT_LOG_COLUMNS)
+    frame["Run"] = frame["Run"].astype("Int64")
+    return frame
+
+
 # ------------------------------------------------------------------------------------------------ demo
 def demo_anomaly_dates(adapters: Any, anomalies: tuple[Any, ...]) -> list[tuple[dt.date | None, Any]]:
     """The business date each seeded anomaly landed on, from the demo build's record (None if unknown)."""

@@ -36,11 +36,6 @@ def mode_banner(adapters: Any) -> str:
     return "**Production.** " + " · ".join(parts)
 
 
-def signed_in(settings: Any) -> str:
-    """Roles arrive with the roles issue; until then the embedded stack has one local user."""
-    return f"Signed in as **{settings.local_user}** ({settings.local_role}, embedded)"
-
-
 # ------------------------------------------------------------------------------------------------ workflow
 def tasks_done(status: DayStatus) -> tuple[int, int]:
     """(tasks succeeded, tasks in the spec) for the day's latest run."""
@@ -366,92 +361,18 @@ def conditions(status: DayStatus, spec: Any) -> list[Condition]:
 
 
 # ------------------------------------------------------------------------------------------------ checklist
-CHECKLIST: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Workflow Status Check", "06:30", (
-        "Verify BI-2482 completed successfully",
-        "Check for any job failures in Databricks",
-        "Validate list generation counts",
-    )),
-    ("Genesis Integration Check", "09:00", (
-        "Confirm lists uploaded to Genesis",
-        "Verify campaign activation status",
-        "Check Tableau monitoring dashboard",
-    )),
-    ("Results Validation", "End of day", (
-        "Verify 10:30 PM export completed",
-        "Check import/export volume matching",
-        "Review any alerts or anomalies",
-    )),
-)
-
-
-def checklist_seen(status: DayStatus, spec: Any) -> dict[str, tuple[str, str]]:
-    """For each checklist item: (a status word, what the console can already see about it).
-
-    The words are ``ok``, ``failed``, ``attention``, ``not yet``, ``by hand`` and the milestone states.
-    """
-    run = status.run
-    milestones = {m.key: m for m in status.milestones}
-    done, total = tasks_done(status)
-
-    if run is None:
-        workflow = ("not yet", f"No workflow run for {status.business_date} yet.")
-    else:
-        word = {TaskState.SUCCEEDED: "ok", TaskState.FAILED: "failed"}.get(run.state, run.state.label)
-        workflow = (word, workflow_sentence(status))
-
-    failed_attempts = [a for a in (run.attempts if run else []) if a.state == TaskState.FAILED]
-    if run is None:
-        failures = ("not yet", "No run yet.")
-    elif not failed_attempts:
-        failures = ("ok", "No failed task attempt in this run.")
-    else:
-        names = sorted({short_key(spec, a.task_key) for a in failed_attempts})
-        still = any(t.state == TaskState.FAILED for t in run.tasks)
-        failures = ("failed" if still else "attention",
-                    f"{len(failed_attempts)} failed attempt(s) ({', '.join(names)})"
-                    + ("; still failed." if still else "; recovered by a retry or repair."))
-
-    lists = status.lists
-    if status.warehouse_error:
-        counts = ("unknown", warehouse_note(status.warehouse_error) or "")
-    elif lists.empty:
-        counts = ("not yet", "No lists generated for this date yet.")
-    else:
-        counts = ("ok", f"{len(lists)} lists, {int(lists['RECORDS'].sum()):,} records generated "
-                        f"({done} of {total} tasks done).")
-
-    def milestone(key: str) -> tuple[str, str]:
-        m = milestones.get(key)
-        if m is None:
-            return "unknown", "Milestone not configured."
-        actual = f" at {hhmm(m.actual)} ET" if m.actual else ""
-        return m.status, f"{m.status.capitalize()}{actual}: {m.detail}"
-
-    serious = [c for c in conditions(status, spec) if c.severity in ("error", "warning")]
-    return {
-        "Verify BI-2482 completed successfully": workflow,
-        "Check for any job failures in Databricks": failures,
-        "Validate list generation counts": counts,
-        "Confirm lists uploaded to Genesis": milestone("genesys_upload"),
-        "Verify campaign activation status": milestone("ready"),
-        "Check Tableau monitoring dashboard": ("by hand", "Outside the console: open the Tableau dashboard."),
-        "Verify 10:30 PM export completed": milestone("results_export"),
-        "Check import/export volume matching": ("by hand", "See the Reconciliation page for generated, uploaded "
-                                                           "and exported counts."),
-        "Review any alerts or anomalies": (("ok", "Nothing wrong visible on the Alerts page.") if not serious else
-                                           ("attention", f"{len(serious)} condition(s) on the Alerts page.")),
-    }
-
-
-def checklist_table(status: DayStatus, spec: Any) -> list[tuple[str, str, pd.DataFrame]]:
-    """The guide's three groups: (title, due, table of item / what the console sees)."""
-    seen = checklist_seen(status, spec)
-    out = []
-    for title, due, items in CHECKLIST:
-        rows = [{"Item": item, "Status": seen[item][0], "What the console sees": seen[item][1]} for item in items]
-        out.append((title, due, pd.DataFrame(rows)))
-    return out
+def checklist_group_tables(status: DayStatus) -> list[tuple[str, str, pd.DataFrame]]:
+    """Per configured group: (group, due label, table of item / state / evidence / by). Cells are plain text."""
+    groups: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for s in status.checklist:
+        by = ""
+        if s.last is not None and s.state in ("ticked", "n/a"):
+            by = f"{s.last.actor} {s.last.at.astimezone(ET):%H:%M}"
+        groups.setdefault(s.item.group, (s.item.due_label, []))[1].append(
+            {"Item": s.item.text, "State": s.state, "Evidence": s.evidence, "By": by,
+             "How": "automatic" if s.item.check else "by a person"})
+    return [(g, due, pd.DataFrame(rows, columns=["Item", "State", "Evidence", "By", "How"]))
+            for g, (due, rows) in groups.items()]
 
 
 def styled(frame: pd.DataFrame, columns: list[str]) -> Any:

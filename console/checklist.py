@@ -1,0 +1,461 @@
+"""The daily monitoring checklist: what the console verifies itself, what people tick, and the day's sign-off.
+
+Each item of ``[[checklist]]`` (settings) may name an automatic check. A check looks at the day's status
+(run, lists, import log, results, Genesys config) and returns pass, fail or pending with its evidence in
+words. People act on items: tick (a manual item, or an automatic one still pending), confirm an automatic
+result, override an automatic fail (a reason is required), un-tick (a reason is required) or mark "not
+applicable" (a reason is required). Each action is an event in ``checklist_events`` written in the same
+transaction as its audit row; an item's state is its latest event, else its automatic result, else
+pending/overdue by its due time. Two people changing the same item at once conflict on the event's
+sequence number: one wins, the other is told to look again; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from console import audit
+from console.auth import User, authorise
+from console.clock import ET, at_et
+from console.errors import InvalidRequest, NotFound
+from console.model import TaskState
+from console.store import StateStore, checklist_events
+
+if TYPE_CHECKING:
+    from console.settings import Adapters, ChecklistItem
+    from console.status import DayStatus
+
+PASS, FAIL, PENDING = "pass", "fail", "pending"
+AUTO_PASS, AUTO_FAIL, TICKED, OVERDUE, NOT_APPLICABLE = "auto-pass", "auto-fail", "ticked", "overdue", "n/a"
+DONE_STATES = {AUTO_PASS, TICKED, NOT_APPLICABLE}
+DAY_ITEM = "__day__"  # the sign-off's events
+ACTIONS = ("tick", "confirm", "override", "untick", "na", "sign_off")
+MAX_NOTE = 500
+# A list is in range within ±30 % (plus two standard deviations of counting noise, 2·√median, for small
+# lists) of its median over the previous business days — the same weekday when there are 3 of those.
+COUNT_TOLERANCE = 0.3
+COUNT_HISTORY_DAYS = 20
+
+
+@dataclass(frozen=True)
+class AutoResult:
+    outcome: str  # pass | fail | pending
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Event:
+    item_key: str
+    seq: int
+    action: str
+    actor: str
+    role: str
+    at: dt.datetime
+    note: str
+    evidence: str
+
+
+@dataclass
+class ItemState:
+    item: ChecklistItem
+    state: str  # auto-pass | auto-fail | ticked | overdue | pending | n/a
+    evidence: str  # in words: the automatic evidence, or who did what
+    auto: AutoResult | None
+    last: Event | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE_STATES
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def _hm(moment: dt.datetime | None) -> str:
+    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
+
+
+def _milestone(status: DayStatus, key: str) -> Any:
+    return next((m for m in status.milestones if m.key == key), None)
+
+
+def check_workflow_succeeded(status: DayStatus) -> AutoResult:
+    run = status.run
+    if run is None:
+        return AutoResult(PENDING, f"No workflow run for {status.business_date} yet.")
+    if run.state == TaskState.SUCCEEDED:
+        return AutoResult(PASS, f"BI-2482 succeeded at {_hm(run.end)} ET, run {run.run_id}.")
+    if run.state.is_terminal:
+        return AutoResult(FAIL, f"Run {run.run_id} {run.state.label} at {_hm(run.end)} ET"
+                                + (f": {run.state_message}." if run.state_message else "."))
+    return AutoResult(PENDING, f"Run {run.run_id} is {run.state.label}: {run.done_count} of {len(run.tasks)} "
+                               "tasks done.")
+
+
+def check_no_task_failures(status: DayStatus) -> AutoResult:
+    run = status.run
+    if run is None:
+        return AutoResult(PENDING, "No run yet.")
+    failed = [t for t in run.tasks if t.state == TaskState.FAILED]
+    if failed:
+        return AutoResult(FAIL, "Failed: " + ", ".join(
+            f"{_short(t.task_key)} ({(t.error_message or 'no message').splitlines()[0][:120]})" for t in failed))
+    retried = sorted({_short(a.task_key) for a in run.attempts if a.state == TaskState.FAILED})
+    if not run.state.is_terminal:
+        return AutoResult(PENDING, f"No task has failed so far ({run.done_count} of {len(run.tasks)} done).")
+    if retried:
+        return AutoResult(PASS, f"No task failed in the end; recovered by a retry or repair: {', '.join(retried)}.")
+    return AutoResult(PASS, f"No failed task attempt in run {run.run_id}.")
+
+
+def check_list_counts(status: DayStatus) -> AutoResult:
+    if status.warehouse_error:
+        return AutoResult(PENDING, f"Cannot read the lists: {status.warehouse_error[:200]}")
+    if status.lists.empty:
+        return AutoResult(PENDING, "No lists generated for this date yet.")
+    counts = status.lists.groupby("LIST_NAME")["RECORDS"].sum()
+    outside, judged = [], 0
+    weekday = status.business_date.weekday()
+    for name, records in counts.items():
+        history = status.recent_counts.get(str(name), [])
+        same = [n for d, n in history if d.weekday() == weekday]
+        past = same if len(same) >= 3 else [n for _, n in history]
+        if len(past) < 3:
+            continue
+        judged += 1
+        median = statistics.median(past)
+        slack = 2 * median ** 0.5
+        low, high = median * (1 - COUNT_TOLERANCE) - slack, median * (1 + COUNT_TOLERANCE) + slack
+        if not low <= records <= high:
+            outside.append(f"{name} {int(records):,} (expected {int(low):,}–{int(high):,})")
+    empty = [str(n) for n, r in counts.items() if r <= 0]
+    if outside or empty:
+        return AutoResult(FAIL, "Out of range: " + "; ".join(outside + [f"{n} is empty" for n in empty]) + ".")
+    unjudged = len(counts) - judged
+    return AutoResult(PASS, f"{len(counts)} lists, {int(counts.sum()):,} records; every list within ±"
+                            f"{COUNT_TOLERANCE:.0%} of its median over the previous business days (same weekday "
+                            "where there is enough history)"
+                            + (f" ({unjudged} without enough history)." if unjudged else "."))
+
+
+def check_genesys_upload(status: DayStatus) -> AutoResult:
+    m = _milestone(status, "genesys_upload")
+    if status.warehouse_error:
+        return AutoResult(PENDING, f"Cannot read the import log: {status.warehouse_error[:200]}")
+    if status.uploaded:
+        return AutoResult(PASS, f"{len(status.uploaded)} lists in the Genesys import log, finished "
+                                f"{_hm(m.actual if m else None)} ET; {sum(status.uploaded.values()):,} records "
+                                "accepted.")
+    if m is not None and status.now > m.planned + dt.timedelta(minutes=30):
+        return AutoResult(FAIL, f"Nothing in the Genesys import log for {status.business_date} (upload due "
+                                f"{_hm(m.planned)} ET).")
+    return AutoResult(PENDING, "The upload has not landed in the import log yet.")
+
+
+def check_campaign_activation(status: DayStatus) -> AutoResult:
+    if status.warehouse_error:
+        return AutoResult(PENDING, f"Cannot read the Genesys config: {status.warehouse_error[:200]}")
+    if not status.uploaded:
+        return AutoResult(PENDING, "Waits for the Genesys upload.")
+    active = sorted({name for name, _ in status.active_lists})
+    missing = [name for name in active if status.uploaded.get(name, 0) <= 0]
+    if missing:
+        return AutoResult(FAIL, f"{len(missing)} of {len(active)} active Genesys lists have no accepted records: "
+                                f"{', '.join(missing)}.")
+    return AutoResult(PASS, f"All {len(active)} active lists of the Genesys list-automation config were uploaded.")
+
+
+def check_results_export(status: DayStatus) -> AutoResult:
+    m = _milestone(status, "results_export")
+    if m is None:
+        return AutoResult(PENDING, "The results-export milestone is not configured.")
+    if m.actual is not None:
+        return AutoResult(PASS, f"{m.detail} Landed {_hm(m.actual)} ET.")
+    if m.status == "late":
+        return AutoResult(FAIL, m.detail)
+    return AutoResult(PENDING, m.detail)
+
+
+CHECKS: dict[str, Callable[[DayStatus], AutoResult]] = {
+    "workflow_succeeded": check_workflow_succeeded,
+    "no_task_failures": check_no_task_failures,
+    "list_counts": check_list_counts,
+    "genesys_upload": check_genesys_upload,
+    "campaign_activation": check_campaign_activation,
+    "results_export": check_results_export,
+}
+
+
+def _short(key: str) -> str:
+    import re
+
+    match = re.search(r"(BI|DI)-\d+", key)
+    return match.group(0) if match else key
+
+
+# ------------------------------------------------------------------------------------------------ state
+def read_events(store: StateStore, day: dt.date) -> list[Event]:
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(checklist_events).where(checklist_events.c.business_date == day)
+                            .order_by(checklist_events.c.item_key, checklist_events.c.seq)).all()
+    return [Event(r.item_key, r.seq, r.action, r.actor, r.role, r.at, r.note, r.evidence) for r in rows]
+
+
+def _latest(events: list[Event]) -> dict[str, Event]:
+    out: dict[str, Event] = {}
+    for e in events:
+        if e.item_key not in out or e.seq > out[e.item_key].seq:
+            out[e.item_key] = e
+    return out
+
+
+def evaluate(items: tuple[ChecklistItem, ...], status: DayStatus, events: list[Event]) -> list[ItemState]:
+    """Every item's state at ``status.now``."""
+    latest = _latest(events)
+    out = []
+    for item in items:
+        auto = CHECKS[item.check](status) if item.check else None
+        last = latest.get(item.key)
+        if last is not None and last.action in ("tick", "confirm", "override"):
+            words = {"tick": "Ticked", "confirm": "Confirmed", "override": "Overridden (automatic fail)"}
+            note = f": {last.note}" if last.note else ""
+            out.append(ItemState(item, TICKED, f"{words[last.action]} by {last.actor} at {_hm(last.at)} ET{note}",
+                                 auto, last))
+            continue
+        if last is not None and last.action == "na":
+            out.append(ItemState(item, NOT_APPLICABLE, f"Not applicable ({last.actor}, {_hm(last.at)} ET): "
+                                                        f"{last.note}", auto, last))
+            continue
+        if auto is not None and auto.outcome == PASS:
+            out.append(ItemState(item, AUTO_PASS, auto.evidence, auto, last))
+        elif auto is not None and auto.outcome == FAIL:
+            out.append(ItemState(item, AUTO_FAIL, auto.evidence, auto, last))
+        else:
+            due = at_et(status.business_date, item.due)
+            state = OVERDUE if status.now > due else "pending"
+            why = auto.evidence if auto else ("A person checks this" + (f": {item.link}" if item.link else "."))
+            out.append(ItemState(item, state, why, auto, last))
+    return out
+
+
+def signed_off(events: list[Event]) -> Event | None:
+    day = [e for e in events if e.item_key == DAY_ITEM]
+    last = max(day, key=lambda e: e.seq) if day else None
+    return last if last is not None and last.action == "sign_off" else None
+
+
+def group_overdue(states: list[ItemState], status: DayStatus) -> dict[str, bool]:
+    """Per group: past its due time with an item not done."""
+    out: dict[str, bool] = {}
+    for s in states:
+        late = status.now > at_et(status.business_date, s.item.due) and not s.done
+        out[s.item.group] = out.get(s.item.group, False) or late
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ actions
+def _check_day(day: dt.date, now: dt.datetime) -> None:
+    if day > now.astimezone(ET).date():
+        raise InvalidRequest(f"{day} is in the future: the checklist of a day can be worked on from that day on.",
+                             "Pick today or an earlier date.")
+
+
+def _clean_note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidRequest(f"The note is {len(note)} characters; the limit is {MAX_NOTE}.", "Shorten it.")
+    return note
+
+
+def act(adapters: Adapters, who: User, day: dt.date, item_key: str, action: str, note: str = "",
+        status: DayStatus | None = None, now: dt.datetime | None = None, attempts: int = 5) -> ItemState:
+    """Tick, confirm, override, un-tick or mark an item n/a; returns the item's new state.
+
+    ``status`` is the day's status the person looked at (computed here when not given).
+    """
+    from console.status import day_status
+
+    authorise(who, "tick")
+    now = now or dt.datetime.now(dt.UTC)
+    _check_day(day, now)
+    item = next((i for i in adapters.settings.checklist if i.key == item_key), None)
+    if item is None:
+        raise NotFound(f"There is no checklist item '{item_key}'.", "Pick an item from the checklist page.")
+    if action not in ("tick", "confirm", "untick", "na"):
+        raise InvalidRequest(f"Unknown checklist action '{action}'.", "Use tick, confirm, untick or na.")
+    note = _clean_note(note)
+    if status is None:
+        from console.clock import FrozenClock
+
+        status = day_status(adapters, day, FrozenClock(now))
+    auto = CHECKS[item.check](status) if item.check else None
+    for _ in range(attempts):
+        try:
+            with adapters.store.begin() as conn:
+                rows = conn.execute(sa.select(checklist_events).where(
+                    checklist_events.c.business_date == day, checklist_events.c.item_key == item.key)
+                    .order_by(checklist_events.c.seq.desc()).limit(1)).all()
+                last = rows[0] if rows else None
+                recorded = _transition(item, action, last, auto, note)
+                conn.execute(checklist_events.insert().values(
+                    business_date=day, item_key=item.key, seq=(last.seq if last else 0) + 1, action=recorded,
+                    actor=who.name, role=who.role, at=now, note=note, evidence=auto.evidence if auto else ""))
+                audit.record(adapters.store, who.name, who.role, f"checklist.{recorded}", "accepted",
+                             business_date=day, target=item.text, conn=conn,
+                             detail={"note": note, "automatic": auto.outcome if auto else "manual",
+                                     "evidence": auto.evidence if auto else ""})
+            break
+        except (sa.exc.IntegrityError, sa.exc.OperationalError):  # someone changed the item at the same moment
+            continue
+    else:
+        raise InvalidRequest(f"'{item.text}' was changed by someone else at the same moment.",
+                             "Look at the checklist again and retry.")
+    events = read_events(adapters.store, day)
+    return next(s for s in evaluate((item,), status, events))
+
+
+def _transition(item: ChecklistItem, action: str, last: Any, auto: AutoResult | None, note: str) -> str:
+    """The event to record for ``action`` on an item whose latest event is ``last``; refusals say why."""
+    current = last.action if last is not None else None
+    done = current in ("tick", "confirm", "override")
+    if action == "untick":
+        if not (done or current == "na"):
+            raise InvalidRequest(f"'{item.text}' is not ticked: nothing to undo.")
+        if not note:
+            raise InvalidRequest("Un-ticking needs a reason.", "Say why in the note.")
+        return "untick"
+    if done:
+        raise InvalidRequest(f"'{item.text}' is already ticked by {last.actor} at {_hm(last.at)} ET.",
+                             "Un-tick it first (with a reason) to change it.")
+    if action == "na":
+        if current == "na":
+            raise InvalidRequest(f"'{item.text}' is already marked not applicable.")
+        if not note:
+            raise InvalidRequest("Marking an item not applicable needs a reason.", "Say why in the note.")
+        return "na"
+    if action == "confirm":
+        if auto is None or auto.outcome == PENDING:
+            raise InvalidRequest(f"'{item.text}' has no automatic result to confirm yet.", "Tick it instead.")
+        if auto.outcome == FAIL and not note:
+            raise InvalidRequest("Confirming over an automatic fail is an override: it needs a reason.",
+                                 "Say why in the note.")
+        return "override" if auto.outcome == FAIL else "confirm"
+    if auto is not None and auto.outcome == FAIL:
+        if not note:
+            raise InvalidRequest(f"The console found '{item.text}' failing: {auto.evidence} Ticking it anyway is an "
+                                 "override and needs a reason.", "Say why in the note.")
+        return "override"
+    return "tick"
+
+
+def sign_off(adapters: Adapters, who: User, day: dt.date, note: str = "", now: dt.datetime | None = None) -> Event:
+    """Close the day (operator and up); a day is signed off once."""
+    authorise(who, "sign_off")
+    now = now or dt.datetime.now(dt.UTC)
+    _check_day(day, now)
+    note = _clean_note(note)
+    try:
+        with adapters.store.begin() as conn:
+            rows = conn.execute(sa.select(checklist_events).where(
+                checklist_events.c.business_date == day, checklist_events.c.item_key == DAY_ITEM)
+                .order_by(checklist_events.c.seq.desc()).limit(1)).all()
+            if rows and rows[0].action == "sign_off":
+                raise InvalidRequest(f"{day} was already signed off by {rows[0].actor} at {_hm(rows[0].at)} ET.")
+            seq = (rows[0].seq if rows else 0) + 1
+            conn.execute(checklist_events.insert().values(
+                business_date=day, item_key=DAY_ITEM, seq=seq, action="sign_off", actor=who.name, role=who.role,
+                at=now, note=note, evidence=""))
+            audit.record(adapters.store, who.name, who.role, "checklist.sign_off", "accepted", business_date=day,
+                         target="day", conn=conn, detail={"note": note})
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):
+        raise InvalidRequest(f"{day} was signed off by someone else at the same moment.",
+                             "Look at the checklist again.") from None
+    return Event(DAY_ITEM, seq, "sign_off", who.name, who.role, now, note, "")
+
+
+# ------------------------------------------------------------------------------------------------ day report
+@dataclass
+class DayReport:
+    markdown: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["section", "name", "state", "time_et", "by", "detail"])
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return out.getvalue()
+
+
+def day_report(status: DayStatus, states: list[ItemState], events: list[Event], spec: Any) -> DayReport:
+    """The shift handoff: what ran and when, volumes, the checklist (automatic or by whom), the sign-off."""
+    run, day = status.run, status.business_date
+    rows: list[dict[str, Any]] = []
+    lines = [f"# Outbound lists: day report for {day:%A %d %B %Y}", ""]
+    if status.mode == "embedded":
+        lines += ["_Demo data: the embedded stack with a synthetic portfolio generated by code._", ""]
+    lines += [f"**Verdict: {status.overall.words}.** {status.overall.reason}", "", "## Timeline (ET)", "",
+              "| Milestone | Planned | Actual | State | Detail |", "|---|---|---|---|---|"]
+    for m in status.milestones:
+        lines.append(f"| {m.name} | {_hm(m.planned)} | {_hm(m.actual)} | {m.status.replace('_', ' ')} | "
+                     f"{_cell(m.detail)} |")
+        rows.append({"section": "milestone", "name": m.name, "state": m.status, "time_et": _hm(m.actual),
+                     "by": "", "detail": m.detail})
+    lines += ["", "## Workflow", ""]
+    if run is None:
+        lines.append("No run for this date.")
+    else:
+        lines.append(f"Run {run.run_id} ({run.trigger.lower()}, by {run.requested_by}): {run.state.label}, "
+                     f"{_hm(run.start)}–{_hm(run.end)} ET, {run.done_count} of {len(run.tasks)} tasks succeeded"
+                     + (f", {len(run.repairs)} repair(s)" if run.repairs else "") + ".")
+        lines += ["", "| Task | State | Start | End | Tries |", "|---|---|---|---|---|"]
+        for t in run.tasks:
+            short = spec.task(t.task_key).short_key if t.task_key in spec.keys else t.task_key
+            lines.append(f"| {short} | {t.state.label} | {_hm(t.start)} | {_hm(t.end)} | "
+                         f"{t.attempt + 1 if t.start else '—'} |")
+            rows.append({"section": "task", "name": short, "state": t.state.value, "time_et": _hm(t.end), "by": "",
+                         "detail": t.error_message or ""})
+    lines += ["", "## Volumes", ""]
+    if status.lists.empty:
+        lines.append(status.warehouse_error or "No lists generated.")
+    else:
+        lines += ["| List | Channel | Destination | Records |", "|---|---|---|---:|"]
+        for r in status.lists.itertuples():
+            lines.append(f"| {r.LIST_NAME} | {r.CHANNEL} | {r.DESTINATION} | {int(r.RECORDS):,} |")
+            rows.append({"section": "volume", "name": f"{r.LIST_NAME}/{r.CHANNEL}", "state": "",
+                         "time_et": "", "by": "", "detail": int(r.RECORDS)})
+        lines.append(f"\n{len(status.lists)} lists, {int(status.lists['RECORDS'].sum()):,} records.")
+    lines += ["", "## Checklist", "", "| Due | Item | State | How | Detail |", "|---|---|---|---|---|"]
+    for s in states:
+        how = ("automatic" if s.state in (AUTO_PASS, AUTO_FAIL) else
+               f"{s.last.actor}" if s.last is not None and s.state in (TICKED, NOT_APPLICABLE) else "—")
+        lines.append(f"| {s.item.due_label} | {s.item.text} | {s.state} | {how} | {_cell(s.evidence)} |")
+        rows.append({"section": "checklist", "name": s.item.text, "state": s.state,
+                     "time_et": _hm(s.last.at) if s.last else "", "by": how, "detail": s.evidence})
+    done = sum(s.done for s in states)
+    lines += ["", f"{done} of {len(states)} items done."]
+    lines += ["", "## Alerts", "", "The console does not track alerts yet (the alerts issue adds them); nothing is "
+                                   "reported here rather than a guess."]
+    lines += ["", "## Sign-off", ""]
+    signed = signed_off(events)
+    if signed:
+        lines.append(f"Signed off by {signed.actor} ({signed.role}) at {_hm(signed.at)} ET"
+                     + (f": {signed.note}" if signed.note else "."))
+        rows.append({"section": "sign_off", "name": "day", "state": "signed", "time_et": _hm(signed.at),
+                     "by": signed.actor, "detail": signed.note})
+    else:
+        lines.append("Not signed off.")
+    lines += ["", f"_Generated {status.now.astimezone(ET):%Y-%m-%d %H:%M} {status.now.astimezone(ET).tzname()}._"]
+    return DayReport("\n".join(lines) + "\n", rows)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (no pipes, no line breaks, no HTML)."""
+    return (text or "").replace("|", "/").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
