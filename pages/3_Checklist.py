@@ -8,26 +8,38 @@ from console import auth, checklist
 from console.errors import ConsoleError
 from console.ui import cached, views
 from console.ui.fmt import hhmm
-from console.ui.frame import frame, guarded, show_error
+from console.ui.frame import Page, frame, guarded, show_error
 
 page = frame("Checklist", ":material/checklist:")
 FLASH_KEY = "checklist_flash"
 ACTIONS = {"tick": "Tick (done)", "confirm": "Confirm the automatic result", "untick": "Un-tick (reason needed)",
            "na": "Not applicable (reason needed)"}
 
+
+
+@st.fragment(run_every="30s")
+def items(page: Page) -> None:
+    """The items' states; re-runs on its own every 30 s so automatic results follow the day."""
+    page = page.refreshed()
+    with guarded():
+        status = cached.status(page.adapters, page.day, page.clock)
+        done, total = status.checklist_done
+        st.progress(done / total if total else 0.0, text=f"{done} of {total} items done for {page.day}")
+        overdue = checklist.group_overdue(status.checklist, status)
+        for group, due, table in views.checklist_group_tables(status):
+            st.subheader(f"{due} · {group}" + (" · :orange[overdue]" if overdue.get(group) else ""))
+            st.dataframe(views.styled(table, ["State"]), hide_index=True,
+                         column_config={"Item": st.column_config.TextColumn(width=260),
+                                        "State": st.column_config.TextColumn(width=80),
+                                        "Evidence": st.column_config.TextColumn(width=520),
+                                        "By": st.column_config.TextColumn(width=150),
+                                        "How": st.column_config.TextColumn(width=90)})
+
+
+items(page)
+
 with guarded():
     status = cached.status(page.adapters, page.day, page.clock)
-    done, total = status.checklist_done
-    st.progress(done / total if total else 0.0, text=f"{done} of {total} items done for {page.day}")
-    overdue = checklist.group_overdue(status.checklist, status)
-    for group, due, table in views.checklist_group_tables(status):
-        st.subheader(f"{due} · {group}" + (" · :orange[overdue]" if overdue.get(group) else ""))
-        st.dataframe(views.styled(table, ["State"]), hide_index=True,
-                     column_config={"Item": st.column_config.TextColumn(width=260),
-                                    "State": st.column_config.TextColumn(width=80),
-                                    "Evidence": st.column_config.TextColumn(width=520),
-                                    "By": st.column_config.TextColumn(width=150),
-                                    "How": st.column_config.TextColumn(width=90)})
     links = [i for i in page.settings.checklist if i.link]
     for item in links:
         st.link_button(f"Open: {item.text.removeprefix('Check ')}", item.link, icon=":material/open_in_new:")
