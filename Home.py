@@ -28,7 +28,10 @@ def glance(page: Page) -> None:
         done_col.metric("Tasks done", f"{done} of {total}")
         eta_value, eta_delta, eta_help = views.eta_metric(status, page.adapters.spec)
         eta_col.metric("Workflow finish", eta_value, eta_delta, delta_color="inverse", help=eta_help)
-        alerts_col.metric("Open alerts", "—", help="Alerts arrive with the alerts issue; nothing is counted yet.")
+        if page.is_today:
+            cached.watchdog(page.adapters, status)
+        alerts_col.metric("Open alerts", cached.open_alerts(page.adapters),
+                          help="Open and acknowledged alerts, all days; see the Alerts page.")
         ticked, items = status.checklist_done
         checklist_col.metric("Checklist", f"{ticked} of {items}", help="Items done today (automatic or ticked); "
                                                                        "see the Checklist page.")

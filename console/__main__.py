@@ -124,11 +124,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     adapters = _adapters()
     day = check_date(args.date, SystemClock()) if args.date else None
+    from console import alerts
+
     status = day_status(adapters, day)
-    if args.json:
-        print(json.dumps(status.to_json(), indent=2))
-        return 0
     data = status.to_json()
+    data["alerts"] = alerts.to_json(alerts.listing(adapters, status.business_date, status.business_date))
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
     wf = data["workflow"]
     print(f"{data['business_date']}  {status.overall.words.upper()}: {status.overall.reason}")
     print(f"  mode {data['mode']}  workflow {wf['state']} ({wf['tasks_done']}/{wf['tasks_total']} tasks)  "

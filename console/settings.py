@@ -95,6 +95,7 @@ class Settings:
     demo_accounts: int
     demo_history_days: int
     checklist: tuple[ChecklistItem, ...] = ()
+    alerts: dict[str, Any] = field(default_factory=dict)
     day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
     eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -281,6 +282,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         demo_accounts=r.integer("demo", "accounts", 1000, 5_000_000),
         demo_history_days=r.integer("demo", "history_days", 5, 400),
         checklist=_checklist(path, doc),
+        alerts=_alerts(r),
         day_rolls_at=r.hhmm("console", "day_rolls_at"),
         eta={
             "history_days": r.integer("eta", "history_days", 5, 400),
@@ -290,6 +292,49 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         },
         secrets=secrets if secrets is not None else load_secrets(),
     )
+
+
+ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down")
+
+
+def _alerts(r: _Reader) -> dict[str, Any]:
+    """``[alerts]``: which rules run, their thresholds, who hears of them and through what."""
+    section = r.section("alerts")
+    out: dict[str, Any] = {
+        "evaluate_minutes": r.integer("alerts", "evaluate_minutes", 1, 60),
+        "export_grace_minutes": r.integer("alerts", "export_grace_minutes", 0, 600),
+        "upload_due": r.hhmm("alerts", "upload_due"),
+        "digest": bool(section.get("digest", True)),
+        "digest_time": r.hhmm("alerts", "digest_time"),
+    }
+    disabled = section.get("disabled_rules", [])
+    if not isinstance(disabled, list) or any(d not in ALERT_RULES for d in disabled):
+        raise r.fail("alerts", "disabled_rules", f"a list among {', '.join(ALERT_RULES)}", disabled)
+    out["disabled_rules"] = tuple(disabled)
+    recipients = section.get("recipients", [])
+    if not isinstance(recipients, list) or not all(isinstance(x, str) and "@" in x for x in recipients):
+        raise r.fail("alerts", "recipients", "a list of e-mail addresses", recipients)
+    out["recipients"] = tuple(recipients)
+    per_rule = section.get("rule_recipients", {})
+    if not isinstance(per_rule, dict) or any(k not in ALERT_RULES or not isinstance(v, list)
+                                               for k, v in per_rule.items()):
+        raise r.fail("alerts", "rule_recipients", "a table of rule = [e-mail, …]", per_rule)
+    out["rule_recipients"] = {k: tuple(v) for k, v in per_rule.items()}
+    smtp = section.get("smtp", {})
+    if not isinstance(smtp, dict):
+        raise r.fail("alerts", "smtp", "a table", smtp)
+    security = smtp.get("security", "starttls")
+    if security not in ("starttls", "ssl", "none"):
+        raise r.fail("alerts.smtp", "security", '"starttls", "ssl" or "none"', security)
+    port = smtp.get("port", 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise r.fail("alerts.smtp", "port", "a port number", port)
+    out["smtp"] = {"host": str(smtp.get("host", "")), "port": port, "security": security,
+                   "sender": str(smtp.get("sender", "outbound-ops-console@localhost")),
+                   "username": str(smtp.get("username", ""))}
+    slack = section.get("slack", {})
+    out["slack"] = {"enabled": bool(slack.get("enabled", False)) if isinstance(slack, dict) else False}
+    return out
 
 
 def _checklist(path: Path, doc: dict[str, Any]) -> tuple[ChecklistItem, ...]:

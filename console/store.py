@@ -134,6 +134,50 @@ checklist_events = sa.Table(
     sa.UniqueConstraint("business_date", "item_key", "seq", name="uq_checklist_event_seq"),
 )
 
+# One row per condition: rule + business date + subject. open → acknowledged → resolved (automatically when
+# the condition clears, or by a person with a reason); a cleared condition that comes back reopens it.
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),
+    sa.Column("rule", sa.String(40), nullable=False),
+    sa.Column("business_date", sa.Date, nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),  # warning | critical
+    sa.Column("notified_severity", sa.String(20)),
+    sa.Column("state", sa.String(20), nullable=False),  # open | acknowledged | resolved
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False, default=""),
+    sa.Column("page", sa.String(100), nullable=False, default=""),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.Column("acknowledged_at", UTCDateTime()),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("resolved_by", sa.String(200)),
+    sa.Column("resolved_at", UTCDateTime()),
+    sa.Column("resolution", sa.Text, nullable=False, default=""),
+)
+
+# Every notification is written here, in the transaction that decides it, before anything is sent; the
+# worker delivers it, retries with backoff, and marks it sent once. ``dedupe`` makes a second write of the
+# same notification a no-op.
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe", sa.String(300), nullable=False, unique=True),
+    sa.Column("channel", sa.String(20), nullable=False),  # email | slack
+    sa.Column("recipients", sa.Text, nullable=False, default=""),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("alert_id", sa.Integer),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+)
+
 # SQLite refuses any change to a written audit row (PostgreSQL: grant INSERT and SELECT only).
 _APPEND_ONLY = [
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "

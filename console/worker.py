@@ -170,6 +170,7 @@ def trigger_workflow() -> None:
         return f"run {run.run_id} {run.state.label}"
 
     _record("workflow", day, body)
+    evaluate_alerts()  # a failed task alerts now, not at the next interval
 
 
 def genesys_upload() -> None:
@@ -182,6 +183,16 @@ def results_export() -> None:
     day = _today()
     if day is not None and _rt().adapters.is_demo:
         _record("results_export", day, lambda: _demo().results_export(_rt().adapters, day))
+
+
+def evaluate_alerts() -> None:
+    """The alert rules for today's business date, the digest when due, and delivery of the outbox."""
+    from console import alerts
+
+    rt = _rt()
+    now = rt.clock.now()
+    _record("alerts", business_date(now, rt.adapters.settings.day_rolls_at),
+            lambda: ", ".join(f"{k} {v}" for k, v in alerts.run_cycle(rt.adapters, now).items() if v) or "nothing new")
 
 
 def _demo() -> Any:
@@ -239,6 +250,8 @@ def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
         ("heartbeat", "console.worker:heartbeat", {"trigger": "interval", "seconds": s["heartbeat_seconds"]}),
         ("actions", "console.worker:process_actions", {"trigger": "interval", "seconds": s["action_poll_seconds"]}),
         ("workflow", "console.worker:trigger_workflow", _cron(s["workflow"])),
+        ("alerts", "console.worker:evaluate_alerts",
+         {"trigger": "interval", "minutes": adapters.settings.alerts["evaluate_minutes"]}),
     ]
     if adapters.is_demo:
         jobs += [

@@ -78,7 +78,36 @@ def runs(adapters: Adapters, start: dt.date, end: dt.date) -> list[Run]:
     return _runs(adapters, _stack(adapters), start, end)
 
 
+@st.cache_data(ttl=DAY_TTL, show_spinner=False)
+def _open_alerts(_adapters: Adapters, stack: str) -> int:
+    from console import alerts
+
+    return alerts.open_count(_adapters)
+
+
+def open_alerts(adapters: Adapters) -> int:
+    return _open_alerts(adapters, _stack(adapters))
+
+
+_WATCHED: dict[str, float] = {}
+
+
+def watchdog(adapters: Adapters, status: DayStatus) -> None:
+    """A worker that is down cannot alert about itself: Home does it, at most once a minute per server."""
+    import time
+
+    from console import alerts
+
+    stack = _stack(adapters)
+    if status.worker is None or status.worker.alive or time.monotonic() - _WATCHED.get(stack, -1e9) < 60:
+        return
+    _WATCHED[stack] = time.monotonic()
+    alerts.run_cycle(adapters, status.now, status.business_date, status, only={"worker_down"})
+    _open_alerts.clear()
+
+
 def after_action() -> None:
     """A person's action changes the day's run: the next read goes to the engine."""
     _day_reads.clear()
     _runs.clear()
+    _open_alerts.clear()

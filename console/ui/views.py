@@ -360,6 +360,10 @@ def conditions(status: DayStatus, spec: Any) -> list[Condition]:
     return found
 
 
+PAGE_FILES = {"Timeline": "1_Timeline.py", "Workflow": "2_Workflow.py", "Checklist": "3_Checklist.py",
+              "Volumes": "4_Volumes.py", "Reconciliation": "5_Reconciliation.py", "Alerts": "6_Alerts.py"}
+
+
 # ------------------------------------------------------------------------------------------------ checklist
 def checklist_group_tables(status: DayStatus) -> list[tuple[str, str, pd.DataFrame]]:
     """Per configured group: (group, due label, table of item / state / evidence / by). Cells are plain text."""

@@ -1,0 +1,89 @@
+"""The runbook: one entry per alert type, from the operations guide's "Common Daily Issues" and "Key
+Monitoring Points", with the live evidence the console can fetch for it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from console import pipeline_data
+from console.clock import ET
+
+
+@dataclass(frozen=True)
+class Entry:
+    title: str
+    means: str
+    check: tuple[str, ...]  # what to look at, in order
+    evidence: str  # which live evidence fetcher applies
+
+
+RUNBOOK: dict[str, Entry] = {
+    "task_failed": Entry(
+        "A workflow task failed",
+        "A task of BI-2482 failed after its final retry; its dependents did not run and their lists are missing.",
+        ("Read the task's error on the Workflow page (Task detail).",
+         "Cluster startup delays: check AWS spot pricing and the job cluster's events (spot loss, resizing).",
+         "Memory issues: look at the cluster's scaling and the task's execution time against its median.",
+         "Data pipeline delays: verify the source data (loan-tape freshness below, the SFTP drop for DI-749).",
+         "Rerun the failed task and its dependents from the Workflow page; before 08:30 nothing downstream "
+         "has used the lists."),
+        "loan_tape"),
+    "workflow_target": Entry(
+        "The workflow will miss, or missed, 08:00",
+        "The lists are due in Snowflake by 08:00 so the 08:30 Genesys upload can take them.",
+        ("Find the slow task on the Timeline page: the critical path and the task running longer than usual.",
+         "Cluster startup delays and auto-scaling: the run's setup time against its history.",
+         "Tell Divya (Genesys upload owner) if the lists will not be ready by 08:30."),
+        "loan_tape"),
+    "upload_missing": Entry(
+        "The Genesys upload has not happened",
+        "Nothing is in the Genesys import log for the day after the 08:30 upload window: campaigns cannot start.",
+        ("Check that the workflow succeeded (the upload takes its lists).",
+         "Genesys connectivity: the upload job's logs (owner: Divya, engineering).",
+         "Once uploaded, the Reconciliation page shows generated against accepted per list."),
+        "import_log"),
+    "export_missing": Entry(
+        "The campaign results have not landed",
+        "The 22:30 export (Genesys → Kafka → Snowflake) has not delivered results for the day.",
+        ("Export failures: check Genesys connectivity.",
+         "Kafka processing: monitor the data flow to Snowflake — the landing table's newest record below.",
+         "Volume mismatches: once results land, compare import and export on the Reconciliation page."),
+        "results"),
+    "worker_down": Entry(
+        "The console's worker is down",
+        "No heartbeat from the worker: schedules, reruns and alert delivery are not running.",
+        ("Start it: `python -m console worker` (or the service that runs it).",
+         "Its log says why it stopped; a second worker on the same state DB is refused by design."),
+        "none"),
+}
+
+
+def live_evidence(adapters: Any, rule: str, day: dt.date) -> list[str]:
+    """The evidence the console can fetch now for an alert of ``rule`` on ``day``, in words."""
+    entry = RUNBOOK.get(rule)
+    if entry is None or entry.evidence == "none":
+        return []
+    tables = adapters.settings.tables
+    try:
+        with adapters.warehouse.session() as session:
+            if entry.evidence == "loan_tape":
+                load = pipeline_data.loan_tape_load(session, tables, day)
+                if load is None:
+                    return [f"Loan tape: no load for {day} has arrived."]
+                loaded = load.get("LOADED_AT")
+                when = loaded.astimezone(ET).strftime("%H:%M ET") if isinstance(loaded, dt.datetime) else loaded
+                return [f"Loan tape: as of {load.get('AS_OF_DATE')}, loaded {when}, "
+                        f"{int(load.get('ACCOUNTS') or 0):,} accounts."]
+            if entry.evidence == "import_log":
+                finished, lists = pipeline_data.upload_summary(session, tables, day)
+                return [f"Import log: {lists} list(s) for {day}"
+                        + (f", last finished {finished.astimezone(ET):%H:%M} ET." if finished else ".")]
+            if entry.evidence == "results":
+                landed, rows = pipeline_data.export_summary(session, tables, day)
+                return [f"Results landing table: {rows:,} row(s) for {day}"
+                        + (f", newest landed {landed.astimezone(ET):%H:%M} ET." if landed else ".")]
+    except Exception as exc:  # the evidence is a help, never a reason for the page to fail
+        return [f"Could not fetch the evidence: {type(exc).__name__}: {str(exc)[:200]}"]
+    return []

@@ -1,0 +1,254 @@
+"""Alert rules, lifecycle and delivery with real components: a real SMTP server (aiosmtpd) and a real HTTP
+server on 127.0.0.1 for the Slack webhook, the real state store and engine. Warehouse facts of a day are
+given as the reads the status is computed from (the rules only read them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from console import alerts, demo, notify
+from console.auth import User
+from console.clock import FrozenClock, at_et, last_business_days
+from console.errors import InvalidRequest, NotAuthorised
+from console.settings import DEFAULT_SETTINGS, load_settings
+from console.status import DayReads, day_status
+from console.store import StateStore, outbox
+from console.worker import WorkerStatus
+from tests.enginekit import make_env
+from tests.test_status_pages import record_run
+
+DAY = dt.date(2026, 11, 24)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mailbox:
+    """aiosmtpd handler: every message received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Mailbox]]:
+    from aiosmtpd.controller import Controller
+
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[str, list[dict]]]:
+    posts: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret", posts
+    finally:
+        server.shutdown()
+
+
+def configured(port: int, webhook: str = "", slack_on: bool = False):
+    base = load_settings(DEFAULT_SETTINGS, secrets={"alerts": {"slack_webhook": webhook}})
+    settings = dict(base.alerts)
+    settings["smtp"] = {**settings["smtp"], "host": "127.0.0.1", "port": port, "security": "none"}
+    settings["slack"] = {"enabled": slack_on}
+    return dataclasses.replace(base, alerts=settings)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, smtp, slack):
+    e = make_env(tmp_path, monkeypatch)
+    port, box = smtp
+    webhook, posts = slack
+    e.box, e.posts, e.smtp_port = box, posts, port
+    e.adapters = SimpleNamespace(settings=configured(port, webhook, slack_on=True), spec=e.spec, engine=e.engine,
+                                 store=e.store, mode="embedded")
+    return e
+
+
+def status_at(env, moment, day=DAY, uploaded=True, exported=True, worker_alive=True):
+    reads = DayReads(day=day, read_at=moment, run=env.engine.run_for_date(day),
+                     upload_finished=at_et(day, "08:58") if uploaded else None, upload_lists=8 if uploaded else 0,
+                     uploaded={"GR_CALL_LIST": 100} if uploaded else {},
+                     export_landed=at_et(day, "22:44") if exported else None, export_rows=500 if exported else 0)
+    history = env.engine.task_history(day - dt.timedelta(days=120), day - dt.timedelta(days=1))
+    worker = WorkerStatus(worker_alive, "w", moment, 1.0, "alive" if worker_alive else "No heartbeat for 300 s.")
+    return day_status(env.adapters, day, FrozenClock(moment), reads=reads, history=history, worker=worker)
+
+
+def cycle(env, moment, **facts):
+    status = status_at(env, moment, **facts)
+    return alerts.run_cycle(env.adapters, moment, DAY, status)
+
+
+def open_alerts(env):
+    return [r for r in alerts.listing(env.adapters, DAY, DAY) if r["state"] != alerts.RESOLVED]
+
+
+def test_a_failed_task_alerts_once_by_mail_and_slack_and_resolves_when_repaired(env) -> None:
+    env.plan(di_749={"fail_times": 3, "message": "FileNotFoundError: non-openers drop missing"})
+    run = env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
+    moment = at_et(DAY, "06:40")
+    counts = cycle(env, moment)
+    assert counts["opened"] == 1 and counts["sent"] == 2
+    [mail] = env.box.messages
+    assert mail["Subject"] == f"[CRITICAL] Task failed: DI-749 · {DAY}"
+    assert mail["To"] == "hshi@happymoney.com"
+    body = mail.get_content()
+    assert "FileNotFoundError: non-openers drop missing" in body and f"/Alerts?date={DAY}" in body
+    assert "DI-749" in env.posts[0]["text"]
+    for _ in range(10):
+        cycle(env, moment + dt.timedelta(minutes=3))
+    assert len(env.box.messages) == 1 and len(env.posts) == 1
+    env.plan()
+    env.engine.repair(run.run_id, None, "eng@example.com")
+    assert cycle(env, moment + dt.timedelta(minutes=40))["resolved"] == 1
+    assert open_alerts(env) == [] and len(env.box.messages) == 1
+
+
+def test_the_eta_warns_before_0800_and_turns_critical_after(env) -> None:
+    history = last_business_days(DAY - dt.timedelta(days=1), 30)
+    demo.record_history_runs(env.adapters, history, seed_value=3, anomalies=())
+    record_run(env.adapters, DAY, {"BI-2482": ("SUCCESS", "06:00", "06:15"), "DI-749": ("RUNNING", "06:15", None)},
+               None)
+    cycle(env, at_et(DAY, "07:55"))
+    [alert] = open_alerts(env)
+    assert (alert["rule"], alert["severity"]) == ("workflow_target", "warning")
+    assert "will miss the 08:00 target: expected finish 08:" in alert["summary"]
+    assert "DI-749 → DI-986" in alert["evidence"]
+    for minute in range(56, 60):
+        cycle(env, at_et(DAY, f"07:{minute}"))
+    assert len(env.box.messages) == 1
+    cycle(env, at_et(DAY, "08:05"))
+    [alert] = open_alerts(env)
+    assert alert["severity"] == "critical" and "missed the 08:00 target" in alert["summary"]
+    assert [m["Subject"].split("]")[0] + "]" for m in env.box.messages] == ["[WARNING]", "[CRITICAL]"]
+    assert "[now critical]" in env.box.messages[1]["Subject"]
+    for minute in range(10):
+        cycle(env, at_et(DAY, f"08:{10 + minute}"))
+    assert len(env.box.messages) == 2
+
+
+@pytest.mark.parametrize("rule, moment, facts, words", [
+    ("upload_missing", "09:05", {"uploaded": False}, "No list was uploaded to Genesys by 09:00 ET."),
+    ("export_missing", "23:35", {"exported": False}, "No campaign results have landed by 23:30 ET"),
+    ("worker_down", "10:00", {"worker_alive": False}, "The console's worker is not running."),
+])
+def test_arrivals_that_never_came_and_a_silent_worker(env, rule: str, moment: str, facts: dict, words: str) -> None:
+    env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
+    now = at_et(DAY, moment)
+    cycle(env, now, **facts)
+    [alert] = open_alerts(env)
+    assert alert["rule"] == rule and alert["summary"].startswith(words)
+    assert len(env.box.messages) == 1 and words.split(" by")[0] in env.box.messages[0].get_content()
+    for _ in range(10):
+        cycle(env, now + dt.timedelta(minutes=5), **facts)
+    assert len(env.box.messages) == 1
+    cycle(env, now + dt.timedelta(minutes=10))  # the facts arrive
+    assert open_alerts(env) == []
+
+
+def test_thirty_clean_days_raise_nothing_and_send_only_digests(env) -> None:
+    days = last_business_days(DAY, 30)
+    demo.record_history_runs(env.adapters, days, seed_value=5, anomalies=())
+    for day in days:
+        moment = at_et(day, "23:55")
+        status = status_at(env, moment, day=day)
+        assert alerts.conditions(env.adapters, status) == [], day
+        alerts.run_cycle(env.adapters, moment, day, status)
+    assert alerts.listing(env.adapters, days[0], days[-1]) == []
+    assert len(env.box.messages) == 30
+    assert all("a clean day" in m.get_content() for m in env.box.messages)
+
+
+def test_acknowledge_and_resolve_need_an_operator_and_are_audited(env) -> None:
+    env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
+    cycle(env, at_et(DAY, "09:05"), uploaded=False)
+    [alert] = open_alerts(env)
+    with pytest.raises(NotAuthorised):
+        alerts.acknowledge(env.adapters, User("v@example.com", "viewer"), alert["id"], "seen")
+    op = User("op@example.com", "operator")
+    alerts.acknowledge(env.adapters, op, alert["id"], "Divya is on it")
+    with pytest.raises(InvalidRequest, match="already acknowledged"):
+        alerts.acknowledge(env.adapters, op, alert["id"])
+    with pytest.raises(InvalidRequest, match="needs a reason"):
+        alerts.resolve(env.adapters, op, alert["id"], " ")
+    alerts.resolve(env.adapters, op, alert["id"], "uploaded by hand at 09:20")
+    [row] = alerts.listing(env.adapters, DAY, DAY)
+    assert (row["state"], row["acknowledged_by"], row["resolution"]) == (
+        "resolved", "op@example.com", "uploaded by hand at 09:20")
+    from console.store import audit_log
+
+    with env.store.connect() as conn:
+        assert [r.action for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.id))] == [
+            "alert.acknowledge", "alert.resolve"]
+
+
+def test_smtp_down_then_back_delivers_each_once_across_a_worker_restart(tmp_path, monkeypatch) -> None:
+    from aiosmtpd.controller import Controller
+
+    e = make_env(tmp_path, monkeypatch)
+    port = free_port()  # nothing listens yet
+    e.adapters = SimpleNamespace(settings=configured(port), spec=e.spec, engine=e.engine, store=e.store,
+                                 mode="embedded")
+    e.plan(di_749={"fail_times": 3}, bi_737={"fail_times": 3})
+    e.engine.execute(e.engine.trigger(DAY, "scheduler").run_id)
+    moment = at_et(DAY, "06:40")
+    counts = alerts.run_cycle(e.adapters, moment, DAY, status_at(e, moment, uploaded=True))
+    assert counts["opened"] == 2 and counts["failed"] == 2 and counts["sent"] == 0
+    later = moment + dt.timedelta(seconds=10)
+    assert notify.deliver(e.adapters, later) == {"sent": 0, "failed": 0}  # backing off, not hammering
+    assert notify.deliver(e.adapters, moment + dt.timedelta(minutes=1))["failed"] == 2  # still down
+
+    restarted = SimpleNamespace(**{**vars(e.adapters), "store": StateStore(e.store.url)})  # a new worker process
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sent = notify.deliver(restarted, moment + dt.timedelta(minutes=10))
+        again = notify.deliver(restarted, moment + dt.timedelta(minutes=20))
+    finally:
+        controller.stop()
+    assert sent == {"sent": 2, "failed": 0} and again == {"sent": 0, "failed": 0}
+    assert sorted(m["Subject"] for m in box.messages) == [f"[CRITICAL] Task failed: BI-737 · {DAY}",
+                                                          f"[CRITICAL] Task failed: DI-749 · {DAY}"]
+    with restarted.store.connect() as conn:
+        rows = conn.execute(sa.select(outbox)).all()
+    assert all(r.sent_at is not None and r.attempts == 3 for r in rows)
