@@ -86,7 +86,11 @@ def conditions(adapters: Adapters, status: DayStatus) -> list[Condition]:
         target = at_et(day, settings.milestone("workflow_target").time)
         done = run is not None and run.state == TaskState.SUCCEEDED
         eta = status.eta
-        if not done and now > target:
+        if done and run is not None and run.end is not None and run.end > target:
+            found.append(Condition("workflow_target", day, "08:00", CRITICAL,
+                                   f"The workflow missed the {_hm(target)} target: it finished at {_hm(run.end)} ET.",
+                                   f"Run {run.run_id} ({run.trigger.lower()}) started {_hm(run.start)} ET."))
+        elif not done and now > target:
             found.append(Condition("workflow_target", day, "08:00", CRITICAL,
                                    f"The workflow missed the {_hm(target)} target.",
                                    f"{run.done_count if run else 0} of {len(adapters.spec.keys)} tasks done at "
