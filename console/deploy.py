@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from console.adapters.databricks import DatabricksEngine
     from console.settings import DatabricksSettings
 
-DATE_REFERENCE = "{{job.parameters.%s}}" % BUSINESS_DATE_PARAM
+DATE_REFERENCE = "{{job.parameters." + BUSINESS_DATE_PARAM + "}}"
 _LIST_KEYS = ("task_key", "job_cluster_key", "name", "environment_key")
 
 

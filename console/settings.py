@@ -60,7 +60,7 @@ class DatabricksSettings:
     job_name: str = ""  # empty: the spec's job name
     job_id: int = 0  # 0: find the job by name
     wheel: str = ""  # the console's wheel on the workspace, attached to every task by deploy-job
-    read_budget_seconds: float = 2.5  # a page's read gives up after this (retries included)
+    read_budget_seconds: float = 2.0  # a page's read gives up after this (retries included)
     action_budget_seconds: float = 120.0  # an action's call retries for this long
     http_timeout_seconds: float = 30.0  # one HTTP request of an action
 

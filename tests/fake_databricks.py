@@ -66,15 +66,16 @@ class FakeJobsAPI:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake._handle(self, "GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 fake._handle(self, "POST")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-databricks", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-databricks", daemon=True)
         self._thread.start()
         return self
 
@@ -328,9 +329,9 @@ class FakeJobsAPI:
             jobs = sorted(s.jobs.values(), key=lambda j: -j["job_id"])
             if q.get("name"):
                 jobs = [j for j in jobs if j["settings"].get("name", "").lower() == q["name"].lower()]
-            return 200, {"jobs": [{k: v for k, v in j.items() if k != "settings"} |
-                                  {"settings": {"name": j["settings"].get("name")}} for j in jobs[:int(q.get("limit", 20))]],
-                         "has_more": False}
+            listed = [{k: v for k, v in j.items() if k != "settings"}
+                      | {"settings": {"name": j["settings"].get("name")}} for j in jobs[:int(q.get("limit", 20))]]
+            return 200, {"jobs": listed, "has_more": False}
         if path == "/api/2.2/jobs/get":
             return 200, copy.deepcopy(s.jobs[int(q["job_id"])])
         if path == "/api/2.2/jobs/create" and method == "POST":

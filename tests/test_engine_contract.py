@@ -145,7 +145,8 @@ def test_repairs_rerun_the_failed_tasks_then_a_chosen_one_with_dependents(driver
     driver.carry_out(DAY)
     run = driver.engine.run_for_date(DAY)
     assert run.state == TaskState.SUCCEEDED and len(run.repairs) == 2
-    rerun = {driver.spec.task(t.task_key).short_key for t in run.attempts if t.repair_id == run.repairs[-1]["repair_id"]}
+    last = run.repairs[-1]["repair_id"]
+    rerun = {driver.spec.task(t.task_key).short_key for t in run.attempts if t.repair_id == last}
     assert rerun == {"DI-986", "BI-820", "DI-1049", "DI-977"}
 
 

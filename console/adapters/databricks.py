@@ -18,6 +18,7 @@ pages, the CLI and the worker do not know which engine they talk to. Differences
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
 import hashlib
 import itertools
@@ -171,9 +172,15 @@ class DatabricksEngine(ActionRequestLog):
         self.job_name = settings.job_name or spec.job_name
         self._config = dict(config or {})
         self._clients: dict[str, WorkspaceClient] = {}
+        self._building: dict[str, cf.Future[WorkspaceClient]] = {}
+        self._builder = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="databricks-connect")
         self._clock = BudgetClock()
         self._lock = threading.Lock()
         self._job_id: int | None = settings.job_id or None
+        # After a read fails, reads fail at once for this long: a page makes several reads, and each one waiting
+        # out its own budget would keep a page of a down workspace from rendering within seconds.
+        self.cooldown_seconds = 15.0
+        self._down: tuple[float, str] | None = None  # (monotonic time, message) of the last failed read
         self.reads = 0  # console state-store reads (the request log)
         self.api_calls = 0  # Jobs API operations made for reads (each one or more HTTP requests)
 
@@ -184,49 +191,80 @@ class DatabricksEngine(ActionRequestLog):
             f"profile {self.settings.profile}" if self.settings.profile else "DATABRICKS_HOST")
         return f"Databricks Jobs at {where}, job {self.job_name}"
 
-    def _client(self, purpose: str) -> WorkspaceClient:
-        """One client for reads (short timeouts) and one for actions; built on first use, never at start-up."""
+    def _client(self, purpose: str, wait: float) -> WorkspaceClient:
+        """One client for reads (short timeouts) and one for actions, built on first use, never at start-up.
+
+        Building one probes the host (``/.well-known/databricks-config``) with the SDK's own retries, which
+        no budget bounds: it is built in the background and waited for at most ``wait`` seconds; a build
+        that finishes later is kept for the next call.
+        """
         with self._lock:
             client = self._clients.get(purpose)
-            if client is None:
-                from databricks.sdk import WorkspaceClient
-                from databricks.sdk.core import Config
+            if client is not None:
+                return client
+            building = self._building.get(purpose)
+            if building is None or (building.done() and building.exception() is not None):
+                building = self._builder.submit(self._build, purpose)
+                self._building[purpose] = building
+        try:
+            client = building.result(timeout=wait)
+        except cf.TimeoutError:
+            raise EngineUnavailable(f"Databricks did not answer within {wait:g} s (connecting).") from None
+        with self._lock:
+            self._clients[purpose] = client
+        return client
 
-                s = self.settings
-                reads = purpose == "read"
-                kwargs: dict[str, Any] = {
-                    "host": s.host or None, "profile": s.profile or None, "product": "outbound-ops-console",
-                    "product_version": "0.1.0",
-                    "http_timeout_seconds": min(s.read_budget_seconds, s.http_timeout_seconds) if reads
-                    else s.http_timeout_seconds,
-                    "retry_timeout_seconds": max(1, int(s.read_budget_seconds if reads else s.action_budget_seconds)),
-                    "clock": self._clock if reads else None,
-                    **self._config,
-                }
-                try:
-                    with self._clock.within(s.read_budget_seconds if reads else s.action_budget_seconds):
-                        client = WorkspaceClient(config=Config(**{k: v for k, v in kwargs.items() if v is not None}))
-                except ConsoleError:
-                    raise
-                except Exception as exc:  # no host, no credentials, a bad profile: say which
-                    raise EngineUnavailable(f"Cannot set up the Databricks client: {describe(exc)}",
-                                            "Set [databricks] host/profile in console.toml and DATABRICKS_TOKEN (or "
-                                            "a ~/.databrickscfg profile); `python -m console doctor` checks it.") \
-                        from None
-                self._clients[purpose] = client
-            return client
+    def _build(self, purpose: str) -> WorkspaceClient:
+        from databricks.sdk import WorkspaceClient
+        from databricks.sdk.core import Config
+
+        s = self.settings
+        reads = purpose == "read"
+        kwargs: dict[str, Any] = {
+            "host": s.host or None, "profile": s.profile or None, "product": "outbound-ops-console",
+            "product_version": "0.1.0",
+            # a read's single request may take most of the budget, but not all of it (no retry would fit)
+            "http_timeout_seconds": min(s.read_budget_seconds * 0.75, s.http_timeout_seconds) if reads
+            else s.http_timeout_seconds,
+            "retry_timeout_seconds": max(1, int(s.read_budget_seconds if reads else s.action_budget_seconds)),
+            "clock": self._clock if reads else None,
+            **self._config,
+        }
+        try:
+            return WorkspaceClient(config=Config(**{k: v for k, v in kwargs.items() if v is not None}))
+        except Exception as exc:  # no host, no credentials, a bad profile: say which
+            raise EngineUnavailable(f"Cannot set up the Databricks client: {describe(exc)}",
+                                    "Set [databricks] host/profile in console.toml and DATABRICKS_TOKEN (or a "
+                                    "~/.databrickscfg profile); `python -m console doctor` checks it.") from None
 
     def _call(self, what: str, body: Callable[[WorkspaceClient], T], purpose: str = "read") -> T:
         """Run ``body`` with the client of ``purpose`` within its budget; errors become ``EngineUnavailable``."""
-        from databricks.sdk.errors import NotFound as ApiNotFound
-
         budget = self.settings.read_budget_seconds if purpose == "read" else self.settings.action_budget_seconds
         started = time.monotonic()
         if purpose == "read":
+            down = self._down
+            if down is not None and started - down[0] < self.cooldown_seconds:
+                raise EngineUnavailable(f"{down[1]} (failed {started - down[0]:.0f} s ago; not retried yet)")
             self.api_calls += 1
         try:
-            client = self._client(purpose)
-            with self._clock.within(budget) if purpose == "read" else _nothing():
+            result = self._attempt(what, body, purpose, budget, started)
+        except EngineUnavailable as exc:
+            if purpose == "read":
+                self._down = (time.monotonic(), exc.message)
+            raise
+        if purpose == "read":
+            self._down = None
+        return result
+
+    def _attempt(self, what: str, body: Callable[[WorkspaceClient], T], purpose: str, budget: float,
+                 started: float) -> T:
+        from databricks.sdk.errors import NotFound as ApiNotFound
+
+        try:
+            reads = purpose == "read"
+            client = self._client(purpose, wait=budget / 2 if reads else budget)
+            remaining = max(0.1, budget - (time.monotonic() - started))
+            with self._clock.within(remaining) if reads else _nothing():
                 return body(client)
         except EngineUnavailable as exc:
             last = exc.__context__  # the budget ran out while retrying: name the error it was retrying
@@ -500,7 +538,7 @@ class DatabricksEngine(ActionRequestLog):
 
     def workspace(self) -> WorkspaceClient:
         """The action client, for deploy-job."""
-        return self._client("action")
+        return self._client("action", wait=self.settings.action_budget_seconds)
 
 
 @contextmanager
