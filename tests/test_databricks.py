@@ -276,3 +276,35 @@ def test_deploy_job_creates_then_shows_a_correct_difference(fake: FakeJobsAPI, t
     assert job["settings"]["tasks"][3]["max_retries"] == 5  # a dry run changes nothing
     what, _ = deploy.deploy_job(engine, spec, settings)
     assert what.startswith("reset job") and deploy.deploy_job(engine, spec, settings, dry_run=True)[1] == []
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def cli(env: dict[str, str], *args: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    from console.settings import ROOT
+
+    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_deploy_job_and_doctor_from_the_command_line(fake: FakeJobsAPI, tmp_path: Any) -> None:
+    from tests.conftest import free_port
+
+    env = {"CONSOLE_DATABRICKS_HOST": fake.host, "DATABRICKS_TOKEN": "fake-token", "CONSOLE_ENGINE": "databricks",
+           "CONSOLE_DATA_DIR": str(tmp_path), "CONSOLE_SECRETS": str(tmp_path / "none.toml"),
+           "CONSOLE_WAREHOUSE_PORT": str(free_port())}
+    dry = cli(env, "deploy-job", "--dry-run")
+    assert dry.returncode == 0 and "would create job" in dry.stdout and fake.state.jobs == {}
+    assert cli(env, "deploy-job").returncode == 0 and len(fake.state.jobs) == 1
+    assert "already matches the spec" in cli(env, "deploy-job", "--dry-run").stdout
+    doctor = cli(env, "doctor", "--settings")
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr  # no embedded warehouse runs here
+    assert "FAIL  warehouse" in doctor.stdout and "fix:" in doctor.stdout
+    assert "ok    workflow engine  job" in doctor.stdout and "fake-token" not in doctor.stdout
+    with fake.fault("503", "", times=1000):
+        fake.down = True
+        down = cli(env, "doctor")
+    assert down.returncode == 1 and "FAIL  workflow engine" in down.stdout
