@@ -84,8 +84,9 @@ def test_every_api_state_maps_to_a_console_state_and_unknown_ones_to_unknown() -
     assert console_state(*api_states(_obj(None, terminated))) == TaskState.SUCCEEDED
     failed = {"state": "TERMINATED", "termination_details": {"code": "DRIVER_ERROR", "type": "CLOUD_FAILURE"}}
     assert console_state(*api_states(_obj(None, failed))) == TaskState.FAILED
+    run_error = {"code": "RUN_EXECUTION_ERROR", "type": "CLIENT_ERROR"}
     upstream = _obj({"life_cycle_state": "TERMINATED", "result_state": "UPSTREAM_FAILED"},
-                    {"state": "TERMINATED", "termination_details": {"code": "RUN_EXECUTION_ERROR", "type": "CLIENT_ERROR"}})
+                    {"state": "TERMINATED", "termination_details": run_error})
     assert console_state(*api_states(upstream)) == TaskState.UPSTREAM_FAILED
     waiting = {"state": "WAITING"}
     assert console_state(*api_states(_obj(None, waiting))) == TaskState.RUNNING
