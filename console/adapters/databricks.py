@@ -335,11 +335,23 @@ class DatabricksEngine(ActionRequestLog):
 
     def run_for_date(self, day: dt.date) -> Run | None:
         """The latest run of the business date (with its repair history and task errors), or None."""
-        raw = self._raw_runs(day, day, expand=False)
+        raw = self._raw_runs(day, day, expand=True)
         if not raw:
             return None
         latest = max(raw, key=lambda r: (r.start_time or 0, r.run_id))
+        if self._plain(latest):  # the listing says it all: one request per read (the status pages' 30 s)
+            return self._run(latest, errors=False)
         return self.get_run(int(latest.run_id))
+
+    @staticmethod
+    def _plain(raw: Any) -> bool:
+        """A run whose listing is the whole story: no failed or unknown task (no error to fetch), one attempt
+        of each task (no retry or repair, so no repair history to read)."""
+        tasks = raw.tasks or []
+        if not tasks or len({t.task_key for t in tasks}) != len(tasks) or any(t.attempt_number for t in tasks):
+            return False
+        ok = {TaskState.SUCCEEDED, TaskState.RUNNING, TaskState.PENDING, TaskState.QUEUED, TaskState.SKIPPED}
+        return all(console_state(*api_states(t)) in ok for t in tasks)
 
     def task_history(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         """Final attempt of every task of the latest run per day (for medians, grids and ETAs)."""
