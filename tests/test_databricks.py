@@ -9,6 +9,7 @@ import concurrent.futures as cf
 import copy
 import datetime as dt
 import itertools
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -309,3 +310,27 @@ def test_deploy_job_and_doctor_from_the_command_line(fake: FakeJobsAPI, tmp_path
         fake.down = True
         down = cli(env, "doctor")
     assert down.returncode == 1 and "FAIL  workflow engine" in down.stdout
+
+
+# ------------------------------------------------------------------------------------------------ settings
+def test_databricks_settings_are_validated_and_pick_the_engine(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.errors import ConfigError
+    from console.settings import build_adapters
+
+    text = DEFAULT_SETTINGS.read_text()
+    path = tmp_path / "console.toml"
+    for old, new, words in [('host = ""', 'host = "dbc-123.cloud.databricks.com"', "[databricks] host: expected a URL"),
+                            ("read_budget_seconds = 2", "read_budget_seconds = 90", "[databricks] read_budget_seconds"),
+                            ('engine = "auto"', 'engine = "airflow"', "[workflow] engine: expected one of")]:
+        path.write_text(text.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_settings(path, secrets={})
+    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSOLE_ENGINE", "databricks")
+    monkeypatch.setenv("CONSOLE_DATABRICKS_HOST", "http://127.0.0.1:9")
+    adapters = build_adapters(load_settings(DEFAULT_SETTINGS, secrets={}))
+    assert adapters.engine.kind == "databricks" and adapters.mode == "embedded"
+    assert "http://127.0.0.1:9" in adapters.engine.label  # built without contacting the host
+    monkeypatch.setenv("CONSOLE_ENGINE", "spark")
+    with pytest.raises(ConfigError, match="CONSOLE_ENGINE"):
+        load_settings(DEFAULT_SETTINGS, secrets={})
