@@ -96,10 +96,13 @@ def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
 
 def resolved_settings(settings: Settings) -> dict[str, Any]:
     """The settings and secrets as the console resolved them, every secret redacted."""
+    from console.store import redact_url
+
     shown: dict[str, Any] = {k: str(v) if not isinstance(v, dict | list | tuple | int | float | bool) else v
                              for k, v in settings.__dict__.items() if k not in ("secrets", "tables", "milestones",
                                                                                  "databricks")}
     shown["databricks"] = dict(settings.databricks.__dict__)
+    shown["state_url"] = redact_url(settings.resolved_state_url)  # a PostgreSQL URL may hold a password
     shown["secrets"] = redacted(settings.secrets)
     conn = snowflake_connection(settings)
     shown["snowflake_connection"] = redacted(conn) if conn else None

@@ -122,3 +122,16 @@ def test_a_workspace_answering_503_leaves_both_pages_up_with_the_last_known_stat
         assert took < 3.0, took
     finally:
         stack.fake.down = False
+
+
+def test_the_audit_page_shows_the_stack_and_settings_without_secrets(stack: SimpleNamespace, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[smtp]\nhost = "127.0.0.1"\npassword = "hunter2"\n[auth]\nclient_secret = "s3cret-value"\n')
+    monkeypatch.setenv("CONSOLE_SECRETS", str(secrets))
+    monkeypatch.setenv("CONSOLE_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    at = page("pages/7_Audit.py").run()
+    assert not at.exception
+    shown = " ".join(str(j.value) for j in at.json) + " ".join(str(m.value) for m in at.markdown)
+    assert "Databricks Jobs at http://127.0.0.1" in shown and "read_budget_seconds" in shown
+    assert "hunter2" not in shown and "s3cret-value" not in shown and "***" in shown
