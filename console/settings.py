@@ -425,7 +425,7 @@ def build_adapters(settings: Settings) -> Adapters:
     if engine == "databricks":
         from console.adapters.databricks import DatabricksEngine
 
-        adapters.engine = DatabricksEngine(store, spec, settings.databricks)
+        adapters.engine = DatabricksEngine(store, spec, settings.databricks, connect_early=True)
     else:
         adapters.engine = LocalEngine(store, spec, warehouse, context_factory=adapters.task_context,
                                       max_parallel=settings.max_parallel_tasks)

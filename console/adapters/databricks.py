@@ -164,8 +164,10 @@ class DatabricksEngine(ActionRequestLog):
     kind = "databricks"
 
     def __init__(self, store: StateStore, spec: WorkflowSpec, settings: DatabricksSettings,
-                 config: dict[str, Any] | None = None) -> None:
-        """``config``: extra ``databricks.sdk.core.Config`` arguments (tests pass host and token)."""
+                 config: dict[str, Any] | None = None, connect_early: bool = False) -> None:
+        """``config``: extra ``databricks.sdk.core.Config`` arguments (tests pass host and token).
+        ``connect_early``: start building the read client in the background now (the UI server does), so
+        that the first page does not wait for the host probe and the credentials."""
         self.store = store
         self.spec = spec
         self.settings = settings
@@ -180,9 +182,11 @@ class DatabricksEngine(ActionRequestLog):
         # After a read fails, reads fail at once for this long: a page makes several reads, and each one waiting
         # out its own budget would keep a page of a down workspace from rendering within seconds.
         self.cooldown_seconds = 15.0
-        self._down: tuple[float, str] | None = None  # (monotonic time, message) of the last failed read
+        self._down: tuple[float, str, bool] | None = None  # (monotonic time, message, while connecting)
         self.reads = 0  # console state-store reads (the request log)
         self.api_calls = 0  # Jobs API operations made for reads (each one or more HTTP requests)
+        if connect_early:
+            self._building["read"] = self._builder.submit(self._build, "read")
 
     # ---------------------------------------------------------------- clients
     @property
@@ -243,14 +247,15 @@ class DatabricksEngine(ActionRequestLog):
         started = time.monotonic()
         if purpose == "read":
             down = self._down
-            if down is not None and started - down[0] < self.cooldown_seconds:
+            if down is not None and started - down[0] < self.cooldown_seconds and not (
+                    down[2] and purpose in self._clients):
                 raise EngineUnavailable(f"{down[1]} (failed {started - down[0]:.0f} s ago; not retried yet)")
             self.api_calls += 1
         try:
             result = self._attempt(what, body, purpose, budget, started)
         except EngineUnavailable as exc:
-            if purpose == "read":
-                self._down = (time.monotonic(), exc.message)
+            if purpose == "read":  # a failure while connecting holds only until the client is built
+                self._down = (time.monotonic(), exc.message, purpose not in self._clients)
             raise
         if purpose == "read":
             self._down = None
