@@ -19,6 +19,7 @@ pages, the CLI and the worker do not know which engine they talk to. Differences
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -48,6 +49,7 @@ T = TypeVar("T")
 BUSINESS_DATE_PARAM = "business_date"
 RECENT_DAYS = 7  # a run of date D may start up to this many days later (a rerun of a past date)
 MAX_RUNS_PER_DAY = 4  # how many runs per business day a window read may page through, at most
+CONNECT_WAIT = 15.0  # seconds doctor waits for the client (host probe, OAuth token) before reading
 
 # TerminationCodeCode (Run.status.termination_details.code) → the RunResultState the console maps.
 _CODE_TO_RESULT = {
@@ -273,7 +275,7 @@ class DatabricksEngine(ActionRequestLog):
                 return body(client)
         except EngineUnavailable as exc:
             last = exc.__context__  # the budget ran out while retrying: name the error it was retrying
-            if last is not None and not isinstance(last, ConsoleError):
+            if last is not None and not exc.__suppress_context__ and not isinstance(last, ConsoleError):
                 raise EngineUnavailable(f"Databricks {what}: {exc.message} Last error: {describe(last)}") from None
             raise
         except ConsoleError:
@@ -547,7 +549,9 @@ class DatabricksEngine(ActionRequestLog):
         return run
 
     def check(self) -> str:
-        """For ``doctor``: the job can be found and read."""
+        """For ``doctor``: the job can be found and read (connecting may take longer than a page may wait)."""
+        with contextlib.suppress(ConsoleError):
+            self._client("read", wait=CONNECT_WAIT)
         job_id = self.job_id()
         job = self._call(f"reading job {job_id}", lambda w: w.jobs.get(job_id))
         tasks = len(job.settings.tasks or []) if job.settings else 0
