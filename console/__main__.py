@@ -145,6 +145,43 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every configured system; exit 1 if one is unreachable."""
+    from console.doctor import resolved_settings, run_checks
+    from console.settings import build_adapters, load_settings
+
+    settings = load_settings()
+    checks = run_checks(settings, build_adapters(settings))
+    for check in checks:
+        mark = "skip" if check.skipped else "ok" if check.ok else "FAIL"
+        print(f"{mark:4}  {check.system:16} {check.detail}")
+        if not check.ok and check.fix:
+            print(f"      {'':16} fix: {check.fix}")
+    if args.settings:
+        print(json.dumps(resolved_settings(settings), indent=2, default=str))
+    failed = [c.system for c in checks if not c.ok]
+    print(f"{len(failed)} system(s) unreachable: {', '.join(failed)}" if failed else "every configured system answers")
+    return 1 if failed else 0
+
+
+def cmd_deploy_job(args: argparse.Namespace) -> int:
+    """Create or reset the Databricks job from the workflow spec (``--dry-run``: only show the difference)."""
+    from console.adapters.databricks import DatabricksEngine
+    from console.deploy import deploy_job
+    from console.settings import load_settings
+    from console.store import StateStore
+    from console.workflow import load_workflow
+
+    settings = load_settings()
+    spec = load_workflow(settings.workflow_spec)
+    engine = DatabricksEngine(StateStore(settings.resolved_state_url), spec, settings.databricks)
+    what, lines = deploy_job(engine, spec, settings.databricks, dry_run=args.dry_run)
+    for line in lines:
+        print(f"  {line}")
+    print(what)
+    return 0
+
+
 def cmd_ui(_: argparse.Namespace) -> int:
     from console.settings import load_settings
 
@@ -257,11 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
     status.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("check", help="validate console.toml and the workflow file")
+    doctor = sub.add_parser("doctor", help="check every configured system (state DB, warehouse, engine, SMTP)")
+    doctor.add_argument("--settings", action="store_true", help="also print the resolved settings (redacted)")
+    deploy = sub.add_parser("deploy-job", help="create or reset the Databricks job from the workflow spec")
+    deploy.add_argument("--dry-run", action="store_true", help="only print the difference with the deployed job")
     return parser
 
 
 COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
-            "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check}
+            "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check, "doctor": cmd_doctor,
+            "deploy-job": cmd_deploy_job}
 
 
 def main(argv: list[str] | None = None) -> int:

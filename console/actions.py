@@ -139,7 +139,9 @@ def request_action(adapters: Adapters, who: User, plan: ActionPlan, acknowledged
     result = adapters.engine.submit(plan.engine_kind, who.name, plan.idempotency_key,
                                     business_date=plan.business_date, run_id=plan.run_id,
                                     task_keys=list(plan.selected) or None)
-    log("accepted" if not result.duplicate else "duplicate", result.message, result.request_id)
+    # An engine that calls its API at once (Databricks) may report that the call failed: audited as such.
+    outcome = "duplicate" if result.duplicate else "accepted" if result.ok else "failed"
+    log(outcome, result.message, result.request_id)
     return result
 
 

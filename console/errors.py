@@ -4,6 +4,7 @@ ConsoleError
 ├── ConfigError          settings, secrets or the workflow file are missing or malformed
 ├── WarehouseUnavailable the warehouse (embedded fakesnow server or Snowflake) cannot be reached
 ├── StateStoreError      the state database cannot be opened or written
+├── EngineUnavailable    the workflow engine (Databricks Jobs API) cannot be reached or refused a call
 ├── NotFound             a run, task, date or record that does not exist
 ├── InvalidRequest       a request that cannot be honoured as asked (date out of range, unknown task …)
 ├── NotAuthorised        the user's role does not allow the action
@@ -37,6 +38,10 @@ class ConfigError(ConsoleError):
 
 class WarehouseUnavailable(ConsoleError):
     hint = "Start it with `make run` (or `python -m console warehouse`) and retry."
+
+
+class EngineUnavailable(ConsoleError):
+    hint = "Check the Databricks host and credentials (`python -m console doctor`) and retry."
 
 
 class StateStoreError(ConsoleError):

@@ -109,6 +109,7 @@ class Run:
     attempts: list[TaskRun] = field(default_factory=list)  # every attempt, oldest first
     repairs: list[dict[str, object]] = field(default_factory=list)
     run_page_url: str | None = None
+    cluster_ids: list[str] = field(default_factory=list)  # the job cluster(s) the run used (Databricks)
 
     def task(self, key: str) -> TaskRun | None:
         return next((t for t in self.tasks if t.task_key == key), None)

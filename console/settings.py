@@ -67,6 +67,20 @@ class TableNames:
 
 
 @dataclass(frozen=True)
+class DatabricksSettings:
+    """Where the production workflow runs. Credentials come from Databricks' unified auth, never from here."""
+
+    host: str = ""  # empty: DATABRICKS_HOST or the profile's host
+    profile: str = ""  # a ~/.databrickscfg profile; empty: env or DEFAULT
+    job_name: str = ""  # empty: the spec's job name
+    job_id: int = 0  # 0: find the job by name
+    wheel: str = ""  # the console's wheel on the workspace, attached to every task by deploy-job
+    read_budget_seconds: float = 2.0  # a page's read gives up after this (retries included)
+    action_budget_seconds: float = 120.0  # an action's call retries for this long
+    http_timeout_seconds: float = 30.0  # one HTTP request of an action
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     mode: str
@@ -96,6 +110,8 @@ class Settings:
     demo_history_days: int
     checklist: tuple[ChecklistItem, ...] = ()
     alerts: dict[str, Any] = field(default_factory=dict)
+    databricks: DatabricksSettings = field(default_factory=lambda: DatabricksSettings())
+    engine: str = "auto"  # auto | local | databricks (auto: databricks in production, local when embedded)
     day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
     eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -290,6 +306,8 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
             "weekday_weight": r.number("eta", "weekday_weight", 1, 20),
             "fallback_minutes": r.number("eta", "fallback_minutes", 1, 600),
         },
+        databricks=_databricks(r),
+        engine=_engine(r),
         secrets=secrets if secrets is not None else load_secrets(),
     )
 
@@ -367,6 +385,47 @@ def _checklist(path: Path, doc: dict[str, Any]) -> tuple[ChecklistItem, ...]:
                 raise sub.fail(where, "item", "an item that appears once", item["item"])
             out.append(entry)
     return tuple(out)
+
+
+ENGINES = ("auto", "local", "databricks")
+
+
+def _engine(r: _Reader) -> str:
+    """``[workflow] engine`` (optional, default auto), or ``CONSOLE_ENGINE``."""
+    value = os.environ.get("CONSOLE_ENGINE")
+    if value is None:
+        return r.text("workflow", "engine", ENGINES) if "engine" in r.section("workflow") else "auto"
+    if value not in ENGINES:
+        raise ConfigError(f"CONSOLE_ENGINE: expected one of {', '.join(ENGINES)}; got {value!r}.")
+    return value
+
+
+def _databricks(r: _Reader) -> DatabricksSettings:
+    """``[databricks]``: every key optional (the embedded stack needs none), each validated when present."""
+    section = r.doc.get("databricks", {})
+    if not isinstance(section, dict):
+        raise r.fail("", "[databricks]", "a table (section)", section)
+    d = DatabricksSettings()
+
+    def text(key: str, default: str) -> str:
+        return r.text("databricks", key) if key in section else default
+
+    def number(key: str, low: float, high: float, default: float) -> float:
+        return r.number("databricks", key, low, high) if key in section else default
+
+    host = os.environ.get("CONSOLE_DATABRICKS_HOST") or text("host", d.host)
+    if host and not re.match(r"^https?://[^\s/]+", host):
+        raise r.fail("databricks", "host", "a URL such as https://dbc-1234.cloud.databricks.com", host)
+    return DatabricksSettings(
+        host=host,
+        profile=text("profile", d.profile),
+        job_name=text("job_name", d.job_name),
+        job_id=r.integer("databricks", "job_id", 0, 2**63 - 1) if "job_id" in section else d.job_id,
+        wheel=text("wheel", d.wheel),
+        read_budget_seconds=number("read_budget_seconds", 0.5, 30, d.read_budget_seconds),
+        action_budget_seconds=number("action_budget_seconds", 1, 3600, d.action_budget_seconds),
+        http_timeout_seconds=number("http_timeout_seconds", 0.5, 600, d.http_timeout_seconds),
+    )
 
 
 def _rebase(root: Path, value: str, data_dir: Path) -> Path:
@@ -455,10 +514,13 @@ def build_adapters(settings: Settings) -> Adapters:
         conn = snowflake_connection(settings) or {}
         warehouse = Warehouse(lambda: snowflake.open_session(settings, conn),
                               f"Snowflake account {conn.get('account', '?')}")
-        raise ConfigError(
-            f"{settings.source}: production mode needs the Databricks engine adapter, which is not built yet.",
-            'Set [console] mode = "embedded" (or remove the Snowflake connection) to use the embedded stack.')
     adapters = Adapters(settings=settings, mode=mode, spec=spec, store=store, warehouse=warehouse, engine=None)
-    adapters.engine = LocalEngine(store, spec, warehouse, context_factory=adapters.task_context,
-                                  max_parallel=settings.max_parallel_tasks)
+    engine = settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
+    if engine == "databricks":
+        from console.adapters.databricks import DatabricksEngine
+
+        adapters.engine = DatabricksEngine(store, spec, settings.databricks, connect_early=True)
+    else:
+        adapters.engine = LocalEngine(store, spec, warehouse, context_factory=adapters.task_context,
+                                      max_parallel=settings.max_parallel_tasks)
     return adapters

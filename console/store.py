@@ -111,7 +111,7 @@ audit_log = sa.Table(
     sa.Column("business_date", sa.Date),
     sa.Column("run_id", sa.Integer),
     sa.Column("target", sa.Text, nullable=False, default=""),
-    sa.Column("outcome", sa.String(20), nullable=False),  # accepted | duplicate | refused | denied
+    sa.Column("outcome", sa.String(20), nullable=False),  # accepted | duplicate | refused | denied | failed
     sa.Column("detail", sa.Text, nullable=False, default=""),
     sa.Column("request_id", sa.Integer),
 )

@@ -3,8 +3,9 @@
     run_task --task bi_737 [--date 2026-11-27] [--start-date 2026-11-20]
 
 Runs ``jobs/tasks/<task>.py:run`` for the business date (default: today's, America/New_York) and prints
-the task's result as one JSON line. For now the session is the embedded warehouse's; a Snowflake session
-from secrets takes its place when the production adapter lands in ``console``.
+the task's result as one JSON line. The session is Snowflake's in production (the connection from secrets or
+``SNOWFLAKE_*`` env, as on the console) and the embedded warehouse's otherwise. On Databricks, deploy-job
+passes ``--date {{job.parameters.business_date}}``, empty unless the console started the run for a date.
 """
 
 from __future__ import annotations
@@ -15,23 +16,37 @@ import importlib
 import json
 import logging
 import sys
+from typing import Any
 
 from console.clock import SystemClock, business_date
-from console.settings import load_settings
+from console.settings import Settings, load_settings, resolve_mode, snowflake_connection
 from jobs.context import TaskContext
+
+
+def _date_or_blank(text: str) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text.strip() else None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_task", description="Run one outbound-list task.")
     parser.add_argument("--task", required=True, help="module in jobs/tasks, e.g. bi_737")
-    parser.add_argument("--date", type=dt.date.fromisoformat, help="business date (default: today's, ET)")
+    parser.add_argument("--date", type=_date_or_blank, help="business date (default, or blank: today's, ET)")
     parser.add_argument("--start-date", type=dt.date.fromisoformat, help="first date of a backfill range")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from console.adapters.embedded_warehouse import open_session
+def open_session(settings: Settings) -> Any:
+    """Snowflake in production, the embedded warehouse otherwise (the same choice as the console's)."""
+    if resolve_mode(settings) == "production":
+        from console.adapters import snowflake
 
+        return snowflake.open_session(settings, snowflake_connection(settings) or {})
+    from console.adapters import embedded_warehouse
+
+    return embedded_warehouse.open_session(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.task.isidentifier():

@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.clock import last_business_days
 from console.ui import actions, cached, charts, views
+from console.ui.cluster import cluster_panel
 from console.ui.dag import legend_html, workflow_dot
 from console.ui.fmt import duration, hhmm, state_md
 from console.ui.frame import engine_note, frame, guarded
@@ -72,6 +73,7 @@ with guarded():
                                 "Error": st.column_config.TextColumn(width="large")})
     if run and run.repairs:
         st.caption(f"{len(run.repairs)} repair(s) of this run; the table shows each task's latest attempt.")
+    cluster_panel(page.adapters, run, page.day, HISTORY_DAYS)
 
 with guarded():
     st.subheader(f"Run history: last {HISTORY_DAYS} business days")

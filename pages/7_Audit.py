@@ -7,9 +7,11 @@ import datetime as dt
 import streamlit as st
 
 from console.ui import queries
+from console.ui.about import stack_and_settings
 from console.ui.frame import frame, guarded
 
 page = frame("Audit", ":material/history:", pick_date=False)
+stack_and_settings(page.adapters)
 
 with guarded():
     today = page.today

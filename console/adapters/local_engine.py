@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from console.adapters.action_log import ActionRequestLog
 from console.adapters.warehouse import Warehouse
 from console.errors import InvalidRequest, NotFound
 from console.model import RERUNNABLE, ActionResult, Run, TaskRun, TaskState, console_state
@@ -61,7 +62,7 @@ def _task_run(row: Any) -> TaskRun:
     )
 
 
-class LocalEngine:
+class LocalEngine(ActionRequestLog):
     """Executes and records workflow runs of one job spec."""
 
     kind = "local"
@@ -79,10 +80,6 @@ class LocalEngine:
         # Reads made of the state store on behalf of pages and the CLI (the bench checks that caching keeps
         # this independent of the number of people watching). One per connection, like one API call.
         self.reads = 0
-
-    def _read(self) -> Any:
-        self.reads += 1
-        return self.store.connect()
 
     # ---------------------------------------------------------------- reads
     def list_runs(self, start: dt.date, end: dt.date, with_tasks: bool = True) -> list[Run]:
@@ -152,41 +149,11 @@ class LocalEngine:
         if kind not in ("trigger", "repair", "cancel"):
             raise InvalidRequest(f"Unknown action '{kind}'.")
         keys = [self.spec.task(k).key for k in task_keys or []]
-        try:
-            with self.store.begin() as conn:
-                existing = conn.execute(sa.select(action_requests)
-                                        .where(action_requests.c.idempotency_key == idempotency_key)).first()
-                if existing is None:
-                    request_id = conn.execute(action_requests.insert().values(
-                        kind=kind, business_date=business_date, run_id=run_id, task_keys=json.dumps(keys),
-                        requested_by=requested_by, requested_at=_now(), idempotency_key=idempotency_key,
-                        status="pending", message="")).inserted_primary_key[0]
-        except sa.exc.IntegrityError:  # the same key inserted by another session a moment ago
-            existing = None
-            with self.store.connect() as conn:
-                existing = conn.execute(sa.select(action_requests)
-                                        .where(action_requests.c.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            return ActionResult(True, f"Already requested by {existing.requested_by} (request {existing.id}, "
-                                      f"{existing.status}); not queued twice.", existing.id, existing.run_id,
-                                duplicate=True)
+        request_id, duplicate = self._claim_request(kind, requested_by, idempotency_key, business_date, run_id, keys)
+        if duplicate is not None:
+            return duplicate
         return ActionResult(True, f"Requested: the worker will {kind} within seconds (request {request_id}).",
                             request_id, run_id)
-
-    def open_requests(self, day: dt.date) -> list[dict[str, Any]]:
-        """Action requests for ``day`` that the worker has not finished (pending or running)."""
-        with self._read() as conn:
-            rows = conn.execute(sa.select(action_requests).where(
-                action_requests.c.business_date == day, action_requests.c.status.in_(("pending", "running")))
-                .order_by(action_requests.c.id)).all()
-        return [dict(r._mapping) for r in rows]
-
-    def request_status(self, request_id: int) -> dict[str, Any]:
-        with self._read() as conn:
-            row = conn.execute(sa.select(action_requests).where(action_requests.c.id == request_id)).first()
-        if row is None:
-            raise NotFound(f"There is no action request {request_id}.")
-        return dict(row._mapping)
 
     def process_requests(self, background: Callable[[Callable[[], None]], None] | None = None) -> int:
         """Claim pending requests and carry them out; long work goes to ``background`` if given."""
@@ -211,11 +178,7 @@ class LocalEngine:
 
     def _request_job(self, row: Any) -> Callable[[], None]:
         def finish(status: str, message: str, run_id: int | None = None) -> None:
-            values: dict[str, Any] = {"status": status, "message": message, "finished_at": _now()}
-            if run_id is not None:
-                values["run_id"] = run_id
-            with self.store.begin() as conn:
-                conn.execute(action_requests.update().where(action_requests.c.id == row.id).values(**values))
+            self._finish_request(row.id, status, message, run_id)
 
         def job() -> None:
             try:

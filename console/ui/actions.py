@@ -72,13 +72,15 @@ def _confirm(page: Page, who: User, status: DayStatus) -> None:
     if warning:
         st.warning(warning, icon=":material/cloud_upload:")
         acknowledged = st.checkbox("I understand that lists already uploaded to Genesys will change", key=ACK_KEY)
-    st.caption(f"Requested as {who.name} ({who.role}). The worker carries it out within seconds.")
+    carrier = "Databricks carries it out" if page.adapters.engine.kind == "databricks" else \
+        "The worker carries it out within seconds"
+    st.caption(f"Requested as {who.name} ({who.role}). {carrier}.")
     confirm, back = st.columns(2)
     if confirm.button("Confirm", type="primary", key="action_confirm", disabled=bool(warning) and not acknowledged):
         try:
             result = actions.request_action(page.adapters, who, plan, acknowledged, now=status.now)
-            st.session_state[RESULT_KEY] = {"ok": True, "message": result.message, "request_id": result.request_id,
-                                            "day": page.day, "seen_done": False}
+            st.session_state[RESULT_KEY] = {"ok": result.ok, "message": result.message,
+                                            "request_id": result.request_id, "day": page.day, "seen_done": False}
         except ConsoleError as exc:
             st.session_state[RESULT_KEY] = {"ok": False, "message": exc.message, "hint": exc.hint,
                                             "request_id": None, "day": page.day}

@@ -231,7 +231,7 @@ def attempts_table(run: Run, key: str) -> pd.DataFrame:
     """Every attempt of one task in a run: try, repair, times, setup and execution seconds, error."""
     rows = [{
         "Try": a.attempt + 1,
-        "Repair": a.repair_id or "",
+        "Repair": str(a.repair_id) if a.repair_id else "",  # one type per column (Arrow)
         "State": a.state.label,
         "Start (ET)": hhmm(a.start),
         "End (ET)": hhmm(a.end),

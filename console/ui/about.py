@@ -1,0 +1,20 @@
+"""What this console is connected to: each adapter's stack and the resolved settings, secrets redacted."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from console.doctor import resolved_settings
+from console.settings import Adapters
+from console.store import redact_url
+
+
+def stack_and_settings(adapters: Adapters) -> None:
+    """A closed expander: which system each adapter talks to, and every resolved setting (no secret shown)."""
+    with st.expander("Stack and settings (secrets redacted)", icon=":material/settings:"):
+        st.markdown(f"- **Mode**: {adapters.mode}\n"
+                    f"- **Warehouse**: {adapters.warehouse.label}\n"
+                    f"- **Workflow engine**: {getattr(adapters.engine, 'label', adapters.engine.kind)}\n"
+                    f"- **State DB**: {redact_url(adapters.store.url)}")
+        st.json(resolved_settings(adapters.settings), expanded=False)
+        st.caption("`python -m console doctor` checks that each of these answers.")
