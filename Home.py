@@ -23,7 +23,7 @@ def glance(page: Page) -> None:
         engine_note(status)
         done, total = views.tasks_done(status)
         date_col, now_col, done_col, eta_col, alerts_col, checklist_col = st.columns(6)
-        date_col.metric("Business date", page.day.strftime("%a %d %b"), help=f"{long_date(page.day)} ({page.day})")
+        date_col.metric("Business date", page.day.strftime("%d %b"), help=f"{long_date(page.day)} ({page.day})")
         now_col.metric(f"Now ({views.zone_name(status.now)})", hhmm(status.now))
         done_col.metric("Tasks done", f"{done} of {total}")
         eta_value, eta_delta, eta_help = views.eta_metric(status, page.adapters.spec)
