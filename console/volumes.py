@@ -158,8 +158,12 @@ def with_baselines(frame: pd.DataFrame, checks: dict[str, float],
     for row in frame.groupby(["LIST_NAME", "CHANNEL", "BUSINESS_DATE"], as_index=False)["RECORDS"].sum().itertuples():
         counts.setdefault((row.LIST_NAME, row.CHANNEL), {})[row.BUSINESS_DATE] = int(row.RECORDS)
     all_dates = sorted(set(frame["BUSINESS_DATE"]))
-    wanted = sorted(set(dates)) if dates is not None else all_dates
+    wanted = set(dates) if dates is not None else set(all_dates)
     window = dt.timedelta(weeks=int(checks["anomaly_window_weeks"]))
+    same_weekday: dict[int, list[dt.date]] = {}
+    for day in all_dates:
+        same_weekday.setdefault(day.weekday(), []).append(day)
+    position = {day: i for days in same_weekday.values() for i, day in enumerate(days)}
     records = []
     for (list_name, channel), by_date in sorted(counts.items()):
         first_seen = min(by_date)
@@ -168,8 +172,8 @@ def with_baselines(frame: pd.DataFrame, checks: dict[str, float],
             value = by_date.get(day, 0)
             if day in wanted:
                 # A date on which the warehouse has lists but not this one counts as 0 (the list went missing).
-                history = [by_date.get(d, 0) for d in all_dates
-                           if d < day and d >= day - window and d.weekday() == day.weekday() and d >= first_seen]
+                before = same_weekday[day.weekday()][:position[day]]
+                history = [by_date.get(d, 0) for d in before if d >= day - window and d >= first_seen]
                 base = baseline(list_name, channel, day, value, history, checks)
                 change = None if previous is None else value - previous
                 records.append({
@@ -183,7 +187,9 @@ def with_baselines(frame: pd.DataFrame, checks: dict[str, float],
                 previous = value
     columns = ["BUSINESS_DATE", "LIST_NAME", "CHANNEL", "RECORDS", "BASE_MEDIAN", "BASE_LOW", "BASE_HIGH",
                "HISTORY", "STATUS", "EXPLANATION", "CHANGE", "CHANGE_PCT"]
-    return pd.DataFrame(records, columns=columns)
+    table = pd.DataFrame(records, columns=columns)
+    return table.astype({"BASE_MEDIAN": "float64", "BASE_LOW": "float64", "BASE_HIGH": "float64",
+                         "CHANGE": "float64", "CHANGE_PCT": "float64", "RECORDS": "int64", "HISTORY": "int64"})
 
 
 def history_start(settings: Settings, start: dt.date) -> dt.date:
@@ -205,3 +211,13 @@ def day_anomalies(session: Any, settings: Settings, day: dt.date,
                      None if pd.isna(r.BASE_LOW) else float(r.BASE_LOW),
                      None if pd.isna(r.BASE_HIGH) else float(r.BASE_HIGH), r.STATUS, r.EXPLANATION)
             for r in table.itertuples()]
+
+
+def with_day(frame: pd.DataFrame, day: dt.date, lists: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``day``'s rows replaced by ``lists`` (LIST_NAME, CHANNEL, DESTINATION, RECORDS read
+    fresh for the day), so a run that finished after the aggregate's last refresh shows at once."""
+    if lists.empty:
+        return frame
+    today = lists.assign(BUSINESS_DATE=day, ACCOUNTS=lists["RECORDS"])[VOLUME_COLUMNS]
+    today = today.astype({"RECORDS": "int64", "ACCOUNTS": "int64"})
+    return pd.concat([frame[frame["BUSINESS_DATE"] != day], today], ignore_index=True)

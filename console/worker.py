@@ -178,6 +178,21 @@ def results_export() -> None:
         _record("results_export", day, lambda: _demo().results_export(_rt().adapters, day))
 
 
+def reconcile() -> None:
+    """Reconciliation and quality checks of today (after 09:00 and after the 22:30 export)."""
+    day = _today()
+    if day is None:
+        return
+
+    def body() -> str:
+        from console.reconcile import reconcile_day
+
+        result = reconcile_day(_rt().adapters, day, SYSTEM_USER, trigger="SCHEDULE", clock=_rt().clock)
+        return f"{result.matched} of {result.pairs} lists matched"
+
+    _record("reconcile", day, body)
+
+
 def _demo() -> Any:
     from console import demo
 
@@ -233,6 +248,10 @@ def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
         ("heartbeat", "console.worker:heartbeat", {"trigger": "interval", "seconds": s["heartbeat_seconds"]}),
         ("actions", "console.worker:process_actions", {"trigger": "interval", "seconds": s["action_poll_seconds"]}),
         ("workflow", "console.worker:trigger_workflow", _cron(s["workflow"])),
+        # After 09:00 (uploads due) and after the 22:30 export has had time to land.
+        ("reconcile_morning", "console.worker:reconcile",
+         _cron(_minus(adapters.settings.milestone("ready").time, -5))),
+        ("reconcile_evening", "console.worker:reconcile", _cron(_minus(s["results_export"], -30))),
     ]
     if adapters.is_demo:
         jobs += [
