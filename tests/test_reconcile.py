@@ -268,3 +268,26 @@ def test_status_sections_give_checks_and_reconciliation(history: History) -> Non
     assert all(set(c) == {"name", "status", "evidence"} for c in sections["checks"])
     item = next(i for i in sections["reconciliation"] if i["list_name"] == CALL_LIST)
     assert item["status"] == "matched" and item["generated"] >= item["uploaded"] >= item["exported"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+def test_cli_reconcile_and_status_json(demo: Any, warehouse: Warehouse, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from console.__main__ import main
+
+    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CONSOLE_WAREHOUSE_PORT", str(warehouse.settings.warehouse_port))
+    monkeypatch.setenv("CONSOLE_SECRETS", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("USER", "cli-tester")
+    assert main(["reconcile", "--date", DEMO_END.isoformat(), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["requested_by"] == "cli-tester" and out["match_rate"] == 1.0
+    assert {c["name"] for c in out["checks"] if c["status"] == "fail"} == set()
+    assert main(["status", "--date", DEMO_END.isoformat(), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["business_date"] == DEMO_END.isoformat() and status["checks_error"] is None
+    assert {c["name"] for c in status["checks"]} >= {"loan_tape_freshness", "genesys_coverage"}
+    assert all(set(i) >= {"list_name", "channel", "generated", "uploaded", "exported", "status"}
+               for i in status["reconciliation"])
