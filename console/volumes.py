@@ -124,7 +124,7 @@ def _band(values: list[int], k: float, min_band: float) -> tuple[float, float, f
     mad = float(statistics.median(abs(v - median) for v in values)) * MAD_TO_SIGMA
     # Counts carry at least Poisson noise (sd = sqrt(mean)): without this floor a small list whose few
     # history days happen to agree would flag ordinary day-to-day variation.
-    half = max(k * mad, min_band * median, k * median ** 0.5)
+    half = max(k * mad, min_band * median, k * max(median, 1.0) ** 0.5)
     return median, max(0.0, median - half), median + half
 
 
@@ -143,7 +143,8 @@ def baseline(list_name: str, channel: str, day: dt.date, records: int, history: 
     if records < low:
         status, words = "too_low", f"{records:,} records is too low: {expected}; {1 - records / median:.0%} below"
     elif records > high:
-        status, words = "too_high", f"{records:,} records is too high: {expected}; {records / median - 1:.0%} above"
+        status, words = "too_high", f"{records:,} records is too high: {expected}; " + (
+            f"{records / median - 1:.0%} above" if median else "usually none")
     else:
         status, words = "ok", f"{records:,} records is within the {expected}."
     return Baseline(list_name, channel, day, records, len(history), median, low, high, status, words)

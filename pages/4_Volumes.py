@@ -23,23 +23,58 @@ def history(_adapters: object, start: dt.date, end: dt.date, source: str) -> pd.
     return queries.volume_history(_adapters, start, end)
 
 
+@st.cache_data(ttl=60, show_spinner="Reading the lists…")
+def day_lists(_adapters: object, day: dt.date, source: str) -> tuple[pd.DataFrame, str | None]:
+    """The date's lists (read fresh from the list rows of that one date) and any warehouse error."""
+    status = day_status(_adapters, day, page.clock)  # type: ignore[arg-type]
+    return status.lists, status.warehouse_error
+
+
 @st.cache_data(ttl=300, show_spinner=False)
 def baselines(rows: pd.DataFrame, dates: tuple[dt.date, ...], settings_key: str) -> pd.DataFrame:
     return volumes.with_baselines(rows, checks, dates)
 
 
+# The trend's table and figure are kept as objects (cache_resource: no copy per rerun); nothing mutates them.
+@st.cache_resource(ttl=300, max_entries=16, show_spinner="Computing the baselines…")
+def trend_table(_adapters: object, _today: pd.DataFrame, start: dt.date, end: dt.date, day: dt.date,
+                today_key: tuple, settings_key: str, source: str) -> pd.DataFrame:
+    rows = history(_adapters, volumes.history_start(page.settings, start), end, source)
+    if day == end:
+        rows = volumes.with_day(rows, end, _today)
+    shown = tuple(sorted(d for d in set(rows["BUSINESS_DATE"]) if start <= d <= end))
+    return volumes.with_baselines(rows, checks, shown)
+
+
+@st.cache_resource(ttl=300, max_entries=16, show_spinner="Drawing the trend…")
+def trend_view(_table: pd.DataFrame, key: tuple, lists: tuple[str, ...], channels: tuple[str, ...]
+               ) -> tuple[pd.DataFrame, object, bytes]:
+    """The filtered rows, their figure and their CSV (``key`` identifies ``_table``)."""
+    trend = _table
+    if lists:
+        trend = trend[trend["LIST_NAME"].isin(lists)]
+    if channels:
+        trend = trend[trend["CHANNEL"].isin(channels)]
+    shown = pd.DataFrame({
+        "Business date": trend["BUSINESS_DATE"], "List": trend["LIST_NAME"], "Channel": trend["CHANNEL"],
+        "Records": trend["RECORDS"], "Change vs previous day": trend["CHANGE"].astype("Int64"),
+        "Expected low": trend["BASE_LOW"].round(), "Expected high": trend["BASE_HIGH"].round(),
+        "Status": trend["STATUS"].str.replace("_", " "),
+    })
+    return shown, charts.volume_bands(trend), shown.to_csv(index=False).encode()
+
+
 lists_today = pd.DataFrame()
 with guarded():
-    status = day_status(page.adapters, page.day, page.clock)
-    lists_today = status.lists
+    lists_today, warehouse_error = day_lists(page.adapters, page.day, page.adapters.warehouse.label)
     st.subheader(f"Lists generated for {page.day}")
-    note = views.warehouse_note(status.warehouse_error)
+    note = views.warehouse_note(warehouse_error)
     if note:
         st.warning(note, icon=":material/database:")
-    elif status.lists.empty:
+    elif lists_today.empty:
         st.info("No lists generated for this date yet.", icon=":material/hourglass_empty:")
     else:
-        table = views.list_table(status.lists)
+        table = views.list_table(lists_today)
         left, right = st.columns([1, 1])
         left.dataframe(table, hide_index=True,
                        column_config={"Records": st.column_config.NumberColumn(format="localized")})
@@ -49,7 +84,7 @@ with guarded():
         st.subheader("Against the same weekday")
         start = volumes.history_start(page.settings, page.day)
         rows = volumes.with_day(history(page.adapters, start, page.day, page.adapters.warehouse.label),
-                                page.day, status.lists)
+                                page.day, lists_today)
         today = baselines(rows, (page.day,), repr(sorted(checks.items())))
         flagged = today[today["STATUS"].isin(["too_high", "too_low"])]
         if len(flagged):
@@ -72,33 +107,26 @@ with guarded():
     default_start = last_business_days(page.day, 60)[0]
     picked = st.date_input("Dates", value=(default_start, page.day), max_value=page.today, key="trend_dates")
     start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (default_start, page.day)
-    rows = history(page.adapters, volumes.history_start(page.settings, start), end, page.adapters.warehouse.label)
-    if page.day == end:
-        rows = volumes.with_day(rows, end, lists_today)
-    if rows.empty:
+    settings_key = repr(sorted(checks.items()))
+    today_key = tuple(map(tuple, lists_today[["LIST_NAME", "CHANNEL", "RECORDS"]].itertuples(index=False))) \
+        if not lists_today.empty else ()
+    source = page.adapters.warehouse.label
+    full = trend_table(page.adapters, lists_today, start, end, page.day, today_key, settings_key, source)
+    if full.empty:
         st.info("No lists in the warehouse for these dates yet.")
     else:
         left, right = st.columns(2)
-        lists = left.multiselect("Lists", sorted(rows["LIST_NAME"].unique()), key="trend_lists",
+        lists = left.multiselect("Lists", sorted(full["LIST_NAME"].unique()), key="trend_lists",
                                  placeholder="All lists")
-        channels = right.multiselect("Channels", sorted(rows["CHANNEL"].unique()), key="trend_channels",
+        channels = right.multiselect("Channels", sorted(full["CHANNEL"].unique()), key="trend_channels",
                                      placeholder="All channels")
-        shown_dates = tuple(sorted(d for d in set(rows["BUSINESS_DATE"]) if start <= d <= end))
-        trend = baselines(rows, shown_dates, repr(sorted(checks.items())))
-        if lists:
-            trend = trend[trend["LIST_NAME"].isin(lists)]
-        if channels:
-            trend = trend[trend["CHANNEL"].isin(channels)]
-        st.plotly_chart(charts.volume_bands(trend), key="trend")
-        shown = pd.DataFrame({
-            "Business date": trend["BUSINESS_DATE"], "List": trend["LIST_NAME"], "Channel": trend["CHANNEL"],
-            "Records": trend["RECORDS"], "Change vs previous day": trend["CHANGE"].astype("Int64"),
-            "Expected low": trend["BASE_LOW"].round(), "Expected high": trend["BASE_HIGH"].round(),
-            "Status": trend["STATUS"].str.replace("_", " "),
-        })
-        st.caption(f"{len(shown_dates)} business days, {len(shown):,} rows, read from the daily aggregate "
+        key = (start, end, page.day, today_key, settings_key, source)
+        shown, figure, csv = trend_view(full, key, tuple(lists), tuple(channels))
+        st.plotly_chart(figure, key="trend")
+        days_shown = shown["Business date"].nunique()
+        st.caption(f"{days_shown} business days, {len(shown):,} rows, read from the daily aggregate "
                    "table (not the list rows). Grey band: the same-weekday expected range; red ×: outside it.")
         with st.expander("The numbers"):
             st.dataframe(shown, hide_index=True)
-        st.download_button("Download CSV", shown.to_csv(index=False).encode(), key="trend_csv",
-                           file_name=f"volumes_{start}_{end}.csv", mime="text/csv")
+        st.download_button("Download CSV", csv, key="trend_csv", file_name=f"volumes_{start}_{end}.csv",
+                           mime="text/csv")
