@@ -153,6 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000, help="list records on the measured date")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reduce-describe", action="store_true",
+                        help="Snowpark's experimental reduce_describe_query_enabled (fewer DESCRIBE round trips)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
         port = free_port()
@@ -183,6 +185,8 @@ def run(args: argparse.Namespace, tmp: Path, warehouse_pid: int) -> None:
     con = duckdb.connect()
     paths = build_parquet(con, tmp, args.records)
     session = open_session(settings)
+    if args.reduce_describe:
+        session.reduce_describe_query_enabled = True
     create_tables(session, settings.tables, replace=True)
     for key, path in paths.items():
         columns = ", ".join(c for c, _ in COLUMNS[key] if key != "base_population" or c in ("BUSINESS_DATE",
@@ -207,6 +211,10 @@ def run(args: argparse.Namespace, tmp: Path, warehouse_pid: int) -> None:
     result = reconcile.compute(session, settings, DAY, now)  # warm-up (plans, connections)
     duckdb_aggregations(con)
     bad = [c.name for c in result.checks if c.status == "fail"] + list(result.mismatches["LIST_NAME"])
+    with session.query_history(include_describe=True) as history:
+        reconcile.compute(session, settings, DAY, now)
+    describes = sum(1 for q in history.queries if q.is_describe)
+    print(f"round trips per reconcile + checks: {len(history.queries)} ({describes} of them DESCRIBE)")
     print(f"result: {result.matched} of {result.pairs} lists matched; failed checks/mismatches: {bad or 'none'}")
     reset_peak()
     reset_peak(warehouse_pid)

@@ -291,3 +291,24 @@ def test_cli_reconcile_and_status_json(demo: Any, warehouse: Warehouse, tmp_path
     assert {c["name"] for c in status["checks"]} >= {"loan_tape_freshness", "genesys_coverage"}
     assert all(set(i) >= {"list_name", "channel", "generated", "uploaded", "exported", "status"}
                for i in status["reconciliation"])
+
+
+# ------------------------------------------------------------------------------------------------ settings
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("anomaly_k = 4.0", "anomaly_k = 0", "[checks] anomaly_k: expected a number from 1 to 20; got 0"),
+    ("anomaly_min_history = 3", 'anomaly_min_history = "3"', "[checks] anomaly_min_history: expected an integer"),
+    ("upload_tolerance = 0.03", "upload_tolerance = 3", "[checks] upload_tolerance: expected a number from 0 to 1"),
+    ("results_grace_minutes = 60", "", "[checks] results_grace_minutes: expected an integer from 0 to 600; it is "
+                                       "missing"),
+])
+def test_a_malformed_checks_setting_names_file_and_key(tmp_path: Path, old: str, new: str, words: str) -> None:
+    from console.errors import ConfigError
+    from console.settings import DEFAULT_SETTINGS, load_settings
+
+    text = DEFAULT_SETTINGS.read_text()
+    assert old in text
+    path = tmp_path / "console.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, secrets={})
+    assert str(path) in str(info.value) and words in str(info.value)
