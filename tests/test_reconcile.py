@@ -1,8 +1,8 @@
 """Reconciliation, volume anomalies and quality checks on the embedded warehouse (real fakesnow + Snowpark).
 
-A module fixture seeds its own history (``HISTORY_DAYS`` business days, the real list jobs) into tables of a
-separate schema, so faults injected here never touch the session's shared demo. Each fault is injected
-inside a transaction and rolled back: the clean data is the same for every test.
+A module fixture seeds its own warehouse with a history (``HISTORY_DAYS`` business days, the real list
+jobs), so faults injected here never touch the session's shared demo. Each fault is injected inside a
+transaction and rolled back: the clean data is the same for every test.
 """
 
 from __future__ import annotations
@@ -20,24 +20,15 @@ from snowflake.snowpark import functions as F
 from console import reconcile, volumes
 from console.clock import FrozenClock, at_et, last_business_days
 from console.quality import FAIL, PASS, run_checks
-from console.settings import Settings, TableNames, build_adapters
+from console.settings import Settings, build_adapters, load_settings
 from jobs.common import hash_bucket
 from jobs.demo.anomalies import by_kind
 
-from .conftest import DEMO_END, Warehouse
+from .conftest import DEMO_END, free_port
 
 HISTORY_DAYS = 40  # 30+ clean days besides the seeded anomalies, and enough same weekdays for baselines
 ACCOUNTS = 10_000
 CALL_LIST = "GR_CALL_LIST"
-
-
-def _own_schema(tables: TableNames) -> TableNames:
-    """The same tables in sibling schemas (``<SCHEMA>_RECON``)."""
-    values = {}
-    for key, name in tables.all().items():
-        database, schema, table = name.split(".")
-        values[key] = f"{database}.{schema}_RECON.{table}"
-    return TableNames(**values)
 
 
 @dataclasses.dataclass
@@ -46,6 +37,7 @@ class History:
     session: Any
     days: list[dt.date]
     adapters: Any
+    env: dict[str, str]
 
     @property
     def day(self) -> dt.date:
@@ -57,19 +49,32 @@ class History:
 
 
 @pytest.fixture(scope="module")
-def history(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    """This module's own warehouse server (fakesnow's DuckDB instance is per process and per server: a
+    server another module stopped cannot take new sessions) seeded with ``HISTORY_DAYS`` days."""
+    from console.adapters.embedded_warehouse import WarehouseServer, open_session
     from jobs.demo.seed import build_warehouse
 
     data = Path(tmp_path_factory.mktemp("recon"))
-    settings = dataclasses.replace(warehouse.settings, tables=_own_schema(warehouse.settings.tables),
-                                   demo_accounts=ACCOUNTS, state_url=f"sqlite:///{data / 'state.db'}")
-    session = warehouse.session_factory()
-    days = last_business_days(DEMO_END, HISTORY_DAYS)
-    build_warehouse(session, settings, days)
-    volumes.refresh_daily_volumes(session, settings.tables)
-    adapters = build_adapters(settings)
-    yield History(settings, session, days, adapters)
-    adapters.store.dispose()
+    env = {"CONSOLE_DATA_DIR": str(data), "CONSOLE_WAREHOUSE_PORT": str(free_port()),
+           "CONSOLE_SECRETS": str(data / "no-secrets.toml")}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        mp.delenv("CONSOLE_SETTINGS", raising=False)
+        settings = dataclasses.replace(load_settings(), demo_accounts=ACCOUNTS)
+    server = WarehouseServer(settings)
+    server.start()
+    try:
+        session = open_session(settings)
+        days = last_business_days(DEMO_END, HISTORY_DAYS)
+        build_warehouse(session, settings, days)
+        volumes.refresh_daily_volumes(session, settings.tables)
+        adapters = build_adapters(settings)
+        yield History(settings, session, days, adapters, env)
+        adapters.store.dispose()
+    finally:
+        server.stop()
 
 
 @contextmanager
@@ -271,23 +276,23 @@ def test_status_sections_give_checks_and_reconciliation(history: History) -> Non
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
-def test_cli_reconcile_and_status_json(demo: Any, warehouse: Warehouse, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reconcile_and_status_json(history: History, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     from console.__main__ import main
 
-    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CONSOLE_WAREHOUSE_PORT", str(warehouse.settings.warehouse_port))
-    monkeypatch.setenv("CONSOLE_SECRETS", str(tmp_path / "none.toml"))
+    for key, value in history.env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("USER", "cli-tester")
-    assert main(["reconcile", "--date", DEMO_END.isoformat(), "--json"]) == 0
+    day = history.day
+    assert main(["reconcile", "--date", day.isoformat(), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["requested_by"] == "cli-tester" and out["match_rate"] == 1.0
     assert {c["name"] for c in out["checks"] if c["status"] == "fail"} == set()
-    assert main(["status", "--date", DEMO_END.isoformat(), "--json"]) == 0
+    assert main(["status", "--date", day.isoformat(), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["business_date"] == DEMO_END.isoformat() and status["checks_error"] is None
+    assert status["business_date"] == day.isoformat() and status["checks_error"] is None
     assert {c["name"] for c in status["checks"]} >= {"loan_tape_freshness", "genesys_coverage"}
     assert all(set(i) >= {"list_name", "channel", "generated", "uploaded", "exported", "status"}
                for i in status["reconciliation"])
