@@ -317,3 +317,27 @@ def test_a_malformed_checks_setting_names_file_and_key(tmp_path: Path, old: str,
     with pytest.raises(ConfigError) as info:
         load_settings(path, secrets={})
     assert str(path) in str(info.value) and words in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ the worker
+def test_the_worker_reconciles_after_9_and_after_the_export(history: History) -> None:
+    import sqlalchemy as sa
+
+    from console import worker
+    from console.store import job_events, reconcile_runs
+
+    scheduler = worker.build_scheduler(history.adapters, blocking=False)
+    jobs = {job.id: str(job.trigger) for job in scheduler.get_jobs()}
+    assert "hour='9', minute='5'" in jobs["reconcile_morning"] and "hour='23', minute='0'" in jobs["reconcile_evening"]
+
+    worker._runtime = worker._Runtime(history.adapters, FrozenClock(at_et(history.day, "23:05")), "me:1",
+                                      None)  # type: ignore[arg-type]
+    try:
+        worker.reconcile()
+    finally:
+        worker._runtime = None
+    with history.adapters.store.connect() as conn:
+        event = conn.execute(sa.select(job_events).where(job_events.c.job == "reconcile")).one()
+        run = conn.execute(sa.select(reconcile_runs).order_by(reconcile_runs.c.id.desc())).first()
+    assert (event.status, event.business_date) == ("succeeded", history.day) and "lists matched" in event.message
+    assert run is not None and (run.requested_by, run.trigger, run.status) == ("worker", "SCHEDULE", "succeeded")
