@@ -249,7 +249,8 @@ def current(adapters: Adapters, day: dt.date, clock: Clock | None = None) -> Rec
 
 
 def status_sections(adapters: Adapters, day: dt.date, clock: Clock | None = None) -> dict[str, Any]:
-    """``checks`` and ``reconciliation`` for ``status --json`` (computed now; a warehouse error is reported)."""
+    """``checks``, ``reconciliation`` and the volume ``anomalies`` (lists out of their same-weekday range) for
+    ``status --json``, computed now; a warehouse error is reported in ``checks_error``, not raised."""
     now = (clock or SystemClock()).now()
     try:
         with adapters.warehouse.session() as session:
@@ -257,9 +258,11 @@ def status_sections(adapters: Adapters, day: dt.date, clock: Clock | None = None
     except Exception as exc:
         message = exc.message if isinstance(exc, ConsoleError) else f"{type(exc).__name__}: {str(exc)[:300]}"
         logger.warning("checks for %s failed: %s", day, message)
-        return {"checks": [], "reconciliation": [], "checks_error": message}
+        return {"checks": [], "reconciliation": [], "anomalies": [], "checks_error": message}
     data = result.to_json()
+    counts = next((c for c in result.checks if c.name == "record_counts"), None)
     return {"checks": [{k: c[k] for k in ("name", "status", "evidence")} for c in data["checks"]],
             "reconciliation": [{k: item[k] for k in ("list_name", "channel", "generated", "uploaded", "exported",
                                                       "status", "reason")} for item in data["lists"]],
+            "anomalies": counts.numbers.get("anomalies", []) if counts else [],
             "checks_error": None}

@@ -273,6 +273,10 @@ def test_status_sections_give_checks_and_reconciliation(history: History) -> Non
     assert all(set(c) == {"name", "status", "evidence"} for c in sections["checks"])
     item = next(i for i in sections["reconciliation"] if i["list_name"] == CALL_LIST)
     assert item["status"] == "matched" and item["generated"] >= item["uploaded"] >= item["exported"] > 0
+    assert sections["anomalies"] == []
+    short = history.days[-1 - by_kind("short_list")[0].days_ago]
+    flagged = reconcile.status_sections(history.adapters, short, FrozenClock(history.after(short)))["anomalies"]
+    assert [(a["list_name"], a["status"]) for a in flagged] == [(CALL_LIST, "too_low")]
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
