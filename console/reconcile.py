@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from console.clock import Clock, SystemClock, at_et
-from console.errors import ConsoleError, WarehouseUnavailable
+from console.errors import ConsoleError, NotFound, WarehouseUnavailable
 from console.quality import GENESYS, CheckResult, DayFacts, read_day, run_checks
 from console.settings import Adapters, Settings
 from console.store import reconcile_rows, reconcile_runs
@@ -240,8 +240,18 @@ def current(adapters: Adapters, day: dt.date, clock: Clock | None = None) -> Rec
     if kept is not None and kept.run_id is not None:
         return kept
     now = (clock or SystemClock()).now()
-    with adapters.warehouse.session() as session:
-        live = compute(session, adapters.settings, day, now)
+    try:
+        with adapters.warehouse.session() as session:
+            live = compute(session, adapters.settings, day, now)
+    except ConsoleError:
+        raise
+    except Exception as exc:
+        if "does not exist" in str(exc).lower():
+            raise NotFound(f"No data for {day} yet: a warehouse table the reconciliation reads is missing.",
+                           "Seed the demo (`python -m console seed`) or wait for the workflow to run.") from None
+        logger.warning("live reconciliation of %s failed: %s", day, exc)
+        raise WarehouseUnavailable(f"Could not reconcile {day}: {type(exc).__name__}: {str(exc)[:300]}",
+                                   "Check the warehouse and retry.") from None
     live.notes.append("Not reconciled by the worker yet: computed now and not stored.")
     if kept is not None:
         live.failure = kept.failure

@@ -345,3 +345,12 @@ def test_the_worker_reconciles_after_9_and_after_the_export(history: History) ->
         run = conn.execute(sa.select(reconcile_runs).order_by(reconcile_runs.c.id.desc())).first()
     assert (event.status, event.business_date) == ("succeeded", history.day) and "lists matched" in event.message
     assert run is not None and (run.requested_by, run.trigger, run.status) == ("worker", "SCHEDULE", "succeeded")
+
+
+
+def test_no_daily_volume_table_yet_is_not_applicable(history: History) -> None:
+    missing = dataclasses.replace(history.settings, tables=dataclasses.replace(
+        history.settings.tables, daily_volumes="ANALYTICS.CRON_STORE.NO_DAILY_VOLUMES_YET"))
+    results = {c.name: c for c in run_checks(history.session, missing, history.day, history.after())}
+    assert results["record_counts"].status == "n/a"
+    assert "built by the first reconciliation" in results["record_counts"].evidence
