@@ -130,6 +130,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = status.to_json()
     data["alerts"] = alerts.to_json(alerts.listing(adapters, status.business_date, status.business_date))
     if args.json:
+        from console.reconcile import status_sections  # checks, reconciliation, anomalies
+
+        data.update(status_sections(adapters, status.business_date))
         print(json.dumps(data, indent=2))
         return 0
     wf = data["workflow"]
@@ -180,6 +183,29 @@ def cmd_deploy_job(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print(what)
     return 0
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Reconcile a date and run the quality checks; stored like the worker's runs. Exit 1 on a mismatch/fail."""
+    from console.clock import SystemClock, business_date
+    from console.reconcile import reconcile_day
+    from console.status import check_date
+
+    adapters = _adapters()
+    day = check_date(args.date or business_date(SystemClock().now(), adapters.settings.day_rolls_at), SystemClock())
+    result = reconcile_day(adapters, day, os.environ.get("USER", "cli"), trigger="CLI")
+    failed = [c for c in result.checks if c.status == "fail"]
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"{day}: {result.matched} of {result.pairs} Genesys lists matched, "
+              f"{len(result.mismatches)} mismatch(es), {len(failed)} failed check(s)")
+        for r in result.rows.itertuples():
+            accepted = "—" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"
+            print(f"  {r.STATUS:8} {r.LIST_NAME} ({r.CHANNEL}): {int(r.GENERATED):,} → {accepted} → "
+                  f"{int(r.EXPORTED):,}  {r.REASON}")
+        for c in result.checks:
+            print(f"  [{c.status}] {c.title}: {c.evidence}")
+    return 1 if failed or len(result.mismatches) else 0
 
 
 def cmd_ui(_: argparse.Namespace) -> int:
@@ -298,12 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--settings", action="store_true", help="also print the resolved settings (redacted)")
     deploy = sub.add_parser("deploy-job", help="create or reset the Databricks job from the workflow spec")
     deploy.add_argument("--dry-run", action="store_true", help="only print the difference with the deployed job")
+    rec = sub.add_parser("reconcile", help="reconcile a date (generated → uploaded → exported) and run the checks; "
+                                           "exit 1 on a mismatch or a failed check")
+    rec.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
+    rec.add_argument("--json", action="store_true", help="one JSON object")
     return parser
 
 
 COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
             "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check, "doctor": cmd_doctor,
-            "deploy-job": cmd_deploy_job}
+            "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,7 @@ def history_end(now: dt.datetime) -> dt.date:
 def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: int | None = None,
                 accounts: int | None = None, force: bool = False, now: dt.datetime | None = None) -> str:
     """Build the demo history on first use; afterwards only fill the business days missed since."""
+    from console import volumes
     from jobs.demo import seed
 
     if not adapters.is_demo:
@@ -119,6 +120,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         last = dt.date.fromisoformat(meta["last_day"])
         gap = business_days_between(last + dt.timedelta(days=1), end)
         if not gap:
+            _ensure_volumes(adapters)
             return f"demo history present: {meta['first_day']} to {meta['last_day']}, {meta['accounts']:,} accounts"
         progress(f"filling {len(gap)} business day(s) of demo history missed since {last}")
         with adapters.warehouse.session() as session:
@@ -129,6 +131,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
 
             genesys.upload(session, settings.tables, gap)
             genesys.export(session, settings.tables, gap)
+            volumes.refresh_daily_volumes(session, settings.tables, gap)
         record_history_runs(adapters, gap, seed_value=settings.demo_seed, anomalies=())
         with adapters.store.begin() as conn:
             _set_meta(conn, last_day=end.isoformat())
@@ -140,6 +143,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
     demo_settings = settings if size == settings.demo_accounts else _with_accounts(settings, size)
     with adapters.warehouse.session() as session:
         seed.build_warehouse(session, demo_settings, history, progress)
+        volumes.refresh_daily_volumes(session, settings.tables)
     with adapters.store.begin() as conn:
         demo_ids = sa.select(runs.c.run_id).where(runs.c.source == "demo-backfill")
         conn.execute(task_runs.delete().where(task_runs.c.run_id.in_(demo_ids)))
@@ -150,6 +154,14 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         _set_meta(conn, first_day=history[0].isoformat(), last_day=history[-1].isoformat(), accounts=size,
                   days=len(history), seed=settings.demo_seed, built_at=dt.datetime.now(dt.UTC).isoformat())
     return f"demo history built: {history[0]} to {history[-1]} in {time.perf_counter() - started:.1f} s"
+
+
+def _ensure_volumes(adapters: Adapters) -> None:
+    """A history seeded before the daily volume aggregate existed gets it built once."""
+    from console import volumes
+
+    with adapters.warehouse.session() as session:
+        volumes.backfill_if_empty(session, adapters.settings.tables)
 
 
 def _with_accounts(settings: Any, accounts: int) -> Any:

@@ -61,6 +61,7 @@ class TableNames:
     list_automation_config: str
     import_log: str
     campaign_results: str
+    daily_volumes: str
 
     def all(self) -> dict[str, str]:
         return dict(self.__dict__)
@@ -115,6 +116,8 @@ class Settings:
     day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
     eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # [checks]: volume anomalies, reconciliation tolerances, results-landing grace (console/quality.py).
+    checks: dict[str, float] = field(default_factory=dict)
 
     def milestone(self, key: str) -> Milestone:
         for milestone in self.milestones:
@@ -309,6 +312,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         databricks=_databricks(r),
         engine=_engine(r),
         secrets=secrets if secrets is not None else load_secrets(),
+        checks=_checks(r),
     )
 
 
@@ -426,6 +430,19 @@ def _databricks(r: _Reader) -> DatabricksSettings:
         action_budget_seconds=number("action_budget_seconds", 1, 3600, d.action_budget_seconds),
         http_timeout_seconds=number("http_timeout_seconds", 0.5, 600, d.http_timeout_seconds),
     )
+
+def _checks(r: _Reader) -> dict[str, float]:
+    """``[checks]``: anomaly method (median ± k·MAD over same weekdays), tolerances per reconciliation stage."""
+    return {
+        "anomaly_k": r.number("checks", "anomaly_k", 1, 20),
+        "anomaly_min_history": r.integer("checks", "anomaly_min_history", 2, 52),
+        "anomaly_window_weeks": r.integer("checks", "anomaly_window_weeks", 2, 104),
+        "anomaly_min_band": r.number("checks", "anomaly_min_band", 0, 1),
+        "upload_tolerance": r.number("checks", "upload_tolerance", 0, 1),
+        "export_tolerance": r.number("checks", "export_tolerance", 0, 1),
+        "results_grace_minutes": r.integer("checks", "results_grace_minutes", 0, 600),
+        "tape_drop_tolerance": r.number("checks", "tape_drop_tolerance", 0, 1),
+    }
 
 
 def _rebase(root: Path, value: str, data_dir: Path) -> Path:

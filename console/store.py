@@ -214,6 +214,40 @@ demo_meta = sa.Table(
 )
 
 
+# Reconciliation and quality checks (console/reconcile.py): one row per run, the per-list rows of the runs
+# that succeeded. A failed run keeps its message; the previous run's rows stay the date's current result.
+reconcile_runs = sa.Table(
+    "reconcile_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("business_date", sa.Date, nullable=False, index=True),
+    sa.Column("trigger", sa.String(20), nullable=False),  # SCHEDULE | MANUAL | CLI
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("status", sa.String(20), nullable=False),  # running | succeeded | failed
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("generated", sa.Integer),
+    sa.Column("exported", sa.Integer),
+    sa.Column("pairs", sa.Integer),  # list x channel rows reconciled
+    sa.Column("matched", sa.Integer),  # of which matched
+    sa.Column("checks", sa.Text, nullable=False, default="[]"),  # JSON list of quality-check results
+)
+
+reconcile_rows = sa.Table(
+    "reconcile_rows", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("reconcile_runs.id"), nullable=False, index=True),
+    sa.Column("list_name", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("generated", sa.Integer, nullable=False),
+    sa.Column("sent", sa.Integer),
+    sa.Column("accepted", sa.Integer),
+    sa.Column("exported", sa.Integer),
+    sa.Column("status", sa.String(20), nullable=False),  # matched | pending | mismatch
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

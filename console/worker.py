@@ -194,6 +194,20 @@ def evaluate_alerts() -> None:
     _record("alerts", business_date(now, rt.adapters.settings.day_rolls_at),
             lambda: ", ".join(f"{k} {v}" for k, v in alerts.run_cycle(rt.adapters, now).items() if v) or "nothing new")
 
+def reconcile() -> None:
+    """Reconciliation and quality checks of today (after 09:00 and after the 22:30 export)."""
+    day = _today()
+    if day is None:
+        return
+
+    def body() -> str:
+        from console.reconcile import reconcile_day
+
+        result = reconcile_day(_rt().adapters, day, SYSTEM_USER, trigger="SCHEDULE", clock=_rt().clock)
+        return f"{result.matched} of {result.pairs} lists matched"
+
+    _record("reconcile", day, body)
+
 
 def _demo() -> Any:
     from console import demo
@@ -252,6 +266,10 @@ def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
         ("workflow", "console.worker:trigger_workflow", _cron(s["workflow"])),
         ("alerts", "console.worker:evaluate_alerts",
          {"trigger": "interval", "minutes": adapters.settings.alerts["evaluate_minutes"]}),
+        # After 09:00 (uploads due) and after the 22:30 export has had time to land.
+        ("reconcile_morning", "console.worker:reconcile",
+         _cron(_minus(adapters.settings.milestone("ready").time, -5))),
+        ("reconcile_evening", "console.worker:reconcile", _cron(_minus(s["results_export"], -30))),
     ]
     if adapters.is_demo:
         jobs += [

@@ -166,6 +166,16 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ATTEMPTED_AT", TS),
         ("INGESTED_AT", TS),
     ),
+    # Built by the console (console/volumes.py) from outbound_lists after each run: what trends read.
+    "daily_volumes": (
+        ("BUSINESS_DATE", "DATE"),
+        ("LIST_NAME", "VARCHAR"),
+        ("CHANNEL", "VARCHAR"),
+        ("DESTINATION", "VARCHAR"),
+        ("RECORDS", INT),
+        ("ACCOUNTS", INT),  # distinct accounts (fewer than RECORDS only when a list holds duplicates)
+        ("REFRESHED_AT", TS),
+    ),
 }
 
 

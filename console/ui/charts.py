@@ -116,3 +116,80 @@ def duration_trend(frame: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(type="category", title=None)
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
+
+
+# ------------------------------------------------------------------------------------------------ issue 5
+CHANNEL_COLOURS = {"CALL": "#1565c0", "SMS": "#2e7d32", "EMAIL": "#ef6c00"}
+
+
+def volume_bands(table: pd.DataFrame) -> go.Figure:
+    """One panel per list: records stacked by channel, the same-weekday baseline band, anomalies in red.
+
+    ``table`` as from ``console.volumes.with_baselines`` (BUSINESS_DATE, LIST_NAME, CHANNEL, RECORDS,
+    BASE_LOW, BASE_HIGH, STATUS, EXPLANATION).
+    """
+    from plotly.subplots import make_subplots
+
+    # ISO strings, not date objects: the figure's JSON encodes several times faster.
+    table = table.assign(BUSINESS_DATE=[str(d) for d in table["BUSINESS_DATE"]])
+    lists = sorted(table["LIST_NAME"].unique())
+    fig = make_subplots(rows=max(len(lists), 1), cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                        subplot_titles=lists)
+    shown: set[str] = set()
+    for row, name in enumerate(lists, start=1):
+        part = table[table["LIST_NAME"] == name]
+        band = part.groupby("BUSINESS_DATE", as_index=False)[["BASE_LOW", "BASE_HIGH"]].sum(min_count=1)
+        fig.add_trace(go.Scatter(x=band["BUSINESS_DATE"], y=band["BASE_HIGH"], mode="lines", line={"width": 0},
+                                 hoverinfo="skip", showlegend=False), row=row, col=1)
+        fig.add_trace(go.Scatter(x=band["BUSINESS_DATE"], y=band["BASE_LOW"], mode="lines", line={"width": 0},
+                                 fill="tonexty", fillcolor="rgba(120,120,120,0.18)", name="same-weekday range",
+                                 legendgroup="band", showlegend="band" not in shown, hoverinfo="skip"),
+                      row=row, col=1)
+        shown.add("band")
+        for channel, lines in part.groupby("CHANNEL"):
+            fig.add_trace(go.Scatter(
+                x=lines["BUSINESS_DATE"], y=lines["RECORDS"], mode="lines", stackgroup=f"s{row}", name=str(channel),
+                legendgroup=str(channel), showlegend=channel not in shown,
+                line={"color": CHANNEL_COLOURS.get(str(channel), "#555"), "width": 1.5},
+                hovertemplate=f"%{{x}}: %{{y:,}} records<extra>{name} {channel}</extra>"), row=row, col=1)
+            shown.add(str(channel))
+        odd = part[part["STATUS"].isin(["too_high", "too_low"])]
+        if len(odd):
+            totals = part.groupby("BUSINESS_DATE")["RECORDS"].sum()
+            fig.add_trace(go.Scatter(x=odd["BUSINESS_DATE"], y=[totals[d] for d in odd["BUSINESS_DATE"]],
+                                     mode="markers", marker={"color": "#c62828", "size": 9, "symbol": "x"},
+                                     name="anomaly", legendgroup="anomaly", showlegend="anomaly" not in shown,
+                                     customdata=odd[["EXPLANATION"]],
+                                     hovertemplate="%{customdata[0]}<extra>anomaly</extra>"), row=row, col=1)
+            shown.add("anomaly")
+    fig.update_layout(height=60 + 150 * max(len(lists), 1), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    fig.update_annotations(font={"size": 12})
+    return fig
+
+
+def reconcile_funnel(rows: pd.DataFrame) -> go.Figure:
+    """Generated → accepted by Genesys → exported, per list and channel (``console.reconcile`` rows)."""
+    labels = rows["LIST_NAME"] + " (" + rows["CHANNEL"] + ")"
+    fig = go.Figure()
+    for column, stage, colour in (("GENERATED", "Generated", "#90a4ae"), ("ACCEPTED", "Accepted by Genesys",
+                                                                           "#1565c0"),
+                                  ("EXPORTED", "Results exported", "#2e7d32")):
+        values = pd.to_numeric(rows[column], errors="coerce").fillna(0)
+        fig.add_trace(go.Bar(y=labels, x=values, name=stage, orientation="h", marker_color=colour,
+                             hovertemplate="%{y}: %{x:,}<extra>" + stage + "</extra>"))
+    fig.update_layout(barmode="group", height=120 + 60 * max(len(rows), 1),
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="Records / contacts",
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"})
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def match_rate_history(frame: pd.DataFrame) -> go.Figure:
+    """Share of Genesys lists matched per reconciled business date (``console.reconcile.history``)."""
+    fig = px.bar(frame, x="BUSINESS_DATE", y="MATCH_RATE", hover_data=["MATCHED", "PAIRS"],
+                 labels={"BUSINESS_DATE": "Business date", "MATCH_RATE": "Lists matched"})
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
+    fig.update_xaxes(type="category")
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig

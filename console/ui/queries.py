@@ -53,23 +53,25 @@ def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------ volumes
-def volume_trend(adapters: Any, end: dt.date, days: int) -> pd.DataFrame:
-    """Records per business date and list over the ``days`` business days ending at ``end``."""
-    from snowflake.snowpark import functions as F
+def volume_history(adapters: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Daily aggregate rows from ``start`` to ``end`` (``console.volumes``); built once when still empty."""
+    from console import volumes
 
+    tables = adapters.settings.tables
+    with _warehouse(adapters, f"the daily volumes table {tables.daily_volumes}") as session:
+        volumes.backfill_if_empty(session, tables)
+        return volumes.daily_volumes(session, tables, start, end)
+
+
+def volume_trend(adapters: Any, end: dt.date, days: int) -> pd.DataFrame:
+    """Records per business date and list over the ``days`` business days ending at ``end`` (from the
+    daily aggregate, never the list rows)."""
     window = last_business_days(end, days)
-    table = adapters.settings.tables.outbound_lists
-    with _warehouse(adapters, f"the outbound lists table {table}") as session:
-        rows = (session.table(table)
-                .filter((F.col("BUSINESS_DATE") >= F.lit(window[0])) & (F.col("BUSINESS_DATE") <= F.lit(window[-1])))
-                .group_by("BUSINESS_DATE", "LIST_NAME")
-                .agg(F.count(F.lit(1)).alias("RECORDS"))
-                .sort("BUSINESS_DATE", "LIST_NAME")
-                .collect())
-    frame = _frame(rows, ["BUSINESS_DATE", "LIST_NAME", "RECORDS"])
+    frame = volume_history(adapters, window[0], window[-1])
+    frame = frame.groupby(["BUSINESS_DATE", "LIST_NAME"], as_index=False)["RECORDS"].sum()
     frame["RECORDS"] = frame["RECORDS"].astype("int64")
-    frame["BUSINESS_DATE"] = [pd.Timestamp(d).date().isoformat() for d in frame["BUSINESS_DATE"]]
-    return frame
+    frame["BUSINESS_DATE"] = [d.isoformat() for d in frame["BUSINESS_DATE"]]
+    return frame.sort_values(["BUSINESS_DATE", "LIST_NAME"]).reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------ reconciliation
