@@ -37,9 +37,13 @@ RULE_TITLES = {
     "upload_missing": "Genesys upload missing",
     "export_missing": "Results export missing",
     "worker_down": "Console worker down",
+    "reconciliation_mismatch": "Import/export volume mismatch",
+    "volume_anomaly": "Volume anomaly",
+    "quality_check": "Data quality check failed",
 }
 PAGES = {"task_failed": "Workflow", "workflow_target": "Timeline", "upload_missing": "Reconciliation",
-         "export_missing": "Reconciliation", "worker_down": ""}
+         "export_missing": "Reconciliation", "worker_down": "",
+         "reconciliation_mismatch": "Reconciliation", "volume_anomaly": "Volumes", "quality_check": "Reconciliation"}
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,12 @@ def _hm(moment: dt.datetime | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ rules
-def conditions(adapters: Adapters, status: DayStatus) -> list[Condition]:
-    """The alert conditions that hold for the status's business date at its ``now``."""
+def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None) -> list[Condition]:
+    """The alert conditions that hold for the status's business date at its ``now``.
+
+    ``reconciliation`` is the day's stored ``console.reconcile.Reconciliation`` (mismatches, the quality
+    checks and the volume check), or None when the day has not been reconciled yet.
+    """
     settings, day, now = adapters.settings, status.business_date, status.now
     off = set(settings.alerts["disabled_rules"])
     found: list[Condition] = []
@@ -122,10 +130,35 @@ def conditions(adapters: Adapters, status: DayStatus) -> list[Condition]:
                                        f"(export at {_hm(export.planned)} ET).",
                                        f"The results landing table has no row for {day}."))
 
+    if reconciliation is not None:
+        found += _reconciliation_conditions(off, day, reconciliation)
+
     if "worker_down" not in off and status.worker is not None and not status.worker.alive \
             and status.business_date == business_date(now, settings.day_rolls_at):
         found.append(Condition("worker_down", day, "worker", CRITICAL, "The console's worker is not running.",
                                status.worker.message))
+    return found
+
+
+def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list[Condition]:
+    """Mismatches per list and channel, the volume check, and every other failed quality check."""
+    found: list[Condition] = []
+    when = f"reconciled {_hm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
+    if "reconciliation_mismatch" not in off:
+        for r in result.mismatches.itertuples():
+            accepted = "none" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"
+            found.append(Condition("reconciliation_mismatch", day, f"{r.LIST_NAME}/{r.CHANNEL}", CRITICAL,
+                                   f"{r.LIST_NAME} ({r.CHANNEL}): {r.REASON}",
+                                   f"Generated {int(r.GENERATED):,} → accepted {accepted} → exported "
+                                   f"{int(r.EXPORTED):,} ({when})."))
+    for check in result.checks:
+        if check.status != "fail":
+            continue
+        rule = "volume_anomaly" if check.name == "record_counts" else "quality_check"
+        if rule in off:
+            continue
+        found.append(Condition(rule, day, check.title, CRITICAL if rule == "quality_check" else WARNING,
+                               f"{check.title}: failed.", f"{check.evidence} ({when})"))
     return found
 
 
@@ -290,8 +323,10 @@ def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date |
 
     now = now or dt.datetime.now(dt.UTC)
     day = day or business_date(now, adapters.settings.day_rolls_at)
+    from console import reconcile
+
     status = status or day_status(adapters, day, FrozenClock(now))
-    found = conditions(adapters, status)
+    found = conditions(adapters, status, reconcile.stored(adapters, day))
     if only is not None:
         found = [c for c in found if c.rule in only]
         counts = _sync_only(adapters, day, found, now, only)

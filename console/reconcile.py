@@ -195,6 +195,23 @@ def reconcile_day(adapters: Adapters, day: dt.date, user: str, trigger: str = "M
     return result
 
 
+def request_reconcile(adapters: Adapters, who: Any, day: dt.date, clock: Clock | None = None) -> Reconciliation:
+    """A person's "run it now": operator and up, audited with its outcome."""
+    from console import audit
+    from console.auth import authorise
+
+    authorise(who, "tick")
+    try:
+        result = reconcile_day(adapters, day, who.name, trigger="MANUAL", clock=clock)
+    except ConsoleError as exc:
+        audit.record(adapters.store, who.name, who.role, "reconcile", "failed", business_date=day,
+                     detail={"message": exc.message})
+        raise
+    audit.record(adapters.store, who.name, who.role, "reconcile", "accepted", business_date=day,
+                 detail={"matched": result.matched, "pairs": result.pairs, "run": result.run_id})
+    return result
+
+
 def stored(adapters: Adapters, day: dt.date) -> Reconciliation | None:
     """The newest stored successful reconciliation of ``day`` (with the newest failure after it), or None."""
     with adapters.store.connect() as conn:

@@ -51,6 +51,29 @@ RUNBOOK: dict[str, Entry] = {
          "Kafka processing: monitor the data flow to Snowflake — the landing table's newest record below.",
          "Volume mismatches: once results land, compare import and export on the Reconciliation page."),
         "results"),
+    "reconciliation_mismatch": Entry(
+        "Import and export volumes do not match",
+        "A list's records generated, accepted by Genesys and exported as results disagree beyond tolerance.",
+        ("Volume mismatches: validate campaign execution — was the campaign live for the whole day?",
+         "A partial upload: Genesys rejected records (format, duplicates, internal DNC); see the import log.",
+         "A partial or missing export: check Genesys connectivity and the Kafka flow to Snowflake.",
+         "The reconciliation row below has the three counts."),
+        "results"),
+    "volume_anomaly": Entry(
+        "A list's volume is out of its usual range",
+        "Today's records for a list are outside its same-weekday range (median ± k·MAD).",
+        ("Record counts: was the loan tape complete (freshness below)?",
+         "Did a suppression rule change, or a list's filter? Compare with the same weekday on the Volumes page.",
+         "A holiday or month-end can move volumes honestly: say so when acknowledging."),
+        "loan_tape"),
+    "quality_check": Entry(
+        "A data-quality check failed",
+        "The loan tape, the suppression logic, duplicates, contact fields or the Genesys config coverage failed.",
+        ("Loan tape freshness: ensure current data (below).",
+         "Suppression logic: a leak means a suppressed account is on a list for that channel — stop the "
+         "upload for that list until the task is fixed and rerun.",
+         "Missing or corrupted data: the check's evidence names the list and the count."),
+        "loan_tape"),
     "worker_down": Entry(
         "The console's worker is down",
         "No heartbeat from the worker: schedules, reruns and alert delivery are not running.",

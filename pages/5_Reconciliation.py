@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from console import reconcile
+from console import auth, reconcile
 from console.clock import last_business_days
 from console.ui import charts
 from console.ui.frame import frame, guarded
@@ -29,7 +29,7 @@ def history(_adapters: object, start: dt.date, end: dt.date, source: str) -> pd.
 def run_now() -> None:
     """The button's action: a stored run on behalf of the user (recorded as who ran it)."""
     try:
-        result = reconcile.reconcile_day(page.adapters, page.day, page.user, trigger="MANUAL", clock=page.clock)
+        result = reconcile.request_reconcile(page.adapters, page.who, page.day, clock=page.clock)
         st.session_state["reconcile_message"] = (
             "success", f"Reconciled {page.day}: {result.matched} of {result.pairs} lists matched.")
     except Exception as exc:  # shown on the page; the failed run is recorded in the state DB
@@ -42,7 +42,9 @@ with guarded():
     result = current(page.adapters, page.day, page.adapters.warehouse.label)
     top = st.columns([3, 1])
     top[0].subheader(f"Genesys lists for {page.day}")
-    top[1].button("Run reconciliation now", on_click=run_now, key="reconcile_now", icon=":material/refresh:")
+    may = auth.allowed(page.who, "tick")
+    top[1].button("Run reconciliation now", on_click=run_now, key="reconcile_now", icon=":material/refresh:",
+                  disabled=not may, help=None if may else f"Your role ({page.who.role}) may not; it needs operator.")
     message = st.session_state.pop("reconcile_message", None)
     if message:
         (st.success if message[0] == "success" else st.error)(message[1])

@@ -260,3 +260,43 @@ def test_smtp_down_then_back_delivers_each_once_across_a_worker_restart(tmp_path
     with restarted.store.connect() as conn:
         rows = conn.execute(sa.select(outbox)).all()
     assert all(r.sent_at is not None and r.attempts == 3 for r in rows)
+
+
+def test_mismatches_anomalies_and_failed_checks_from_the_stored_reconciliation(env) -> None:
+    import pandas as pd
+
+    from console.quality import CheckResult
+    from console.reconcile import ROW_COLUMNS, Reconciliation
+
+    env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
+    moment = at_et(DAY, "23:05")
+    rows = pd.DataFrame([["GR_CALL_LIST", "CALL", 16000, 15990, 15900, 7900, "mismatch", "partial export: 50%"],
+                         ["GR_TEXT_ELIGIBLE", "SMS", 4800, 4800, 4790, 4700, "matched", ""]], columns=ROW_COLUMNS)
+    checks = [CheckResult("record_counts", "Record counts", "fail", "FUNNEL_SMS 2,900 below 4,100–5,300"),
+              CheckResult("suppression_leaks", "Suppression leaks", "fail", "3 suppressed accounts on GR_CALL_LIST"),
+              CheckResult("duplicate_accounts", "Duplicate accounts", "pass", "none")]
+    result = Reconciliation(DAY, rows, checks, moment, 7, "scheduler")
+    status = status_at(env, moment)
+    found = alerts.conditions(env.adapters, status, result)
+    mine = sorted((c.rule, c.subject, c.severity) for c in found if c.rule in (
+        "reconciliation_mismatch", "volume_anomaly", "quality_check"))
+    assert mine == [("quality_check", "Suppression leaks", "critical"),
+                    ("reconciliation_mismatch", "GR_CALL_LIST/CALL", "critical"),
+                    ("volume_anomaly", "Record counts", "warning")]
+    mismatch = next(c for c in found if c.rule == "reconciliation_mismatch")
+    assert "partial export: 50%" in mismatch.summary and "Generated 16,000 → accepted 15,900 → exported 7,900" \
+        in mismatch.evidence
+    for _ in range(10):
+        alerts.sync(env.adapters, DAY, found, moment)
+    opened = [r for r in alerts.listing(env.adapters, DAY, DAY) if r["rule"] in (
+        "reconciliation_mismatch", "volume_anomaly", "quality_check")]
+    assert len(opened) == 3
+    notify.deliver(env.adapters, moment)
+    subjects = [m["Subject"] for m in env.box.messages]
+    for title in ("Import/export volume mismatch: GR_CALL_LIST/CALL", "Volume anomaly: Record counts",
+                  "Data quality check failed: Suppression leaks"):
+        assert sum(title in s for s in subjects) == 1, (title, subjects)
+    clean = Reconciliation(DAY, rows.assign(STATUS="matched", REASON=""), checks[2:], moment, 8, "scheduler")
+    alerts.sync(env.adapters, DAY, alerts.conditions(env.adapters, status, clean), moment)
+    assert [r for r in open_alerts(env) if r["rule"] in ("reconciliation_mismatch", "volume_anomaly",
+                                                         "quality_check")] == []
