@@ -182,6 +182,32 @@ def check_results_export(status: DayStatus) -> AutoResult:
     return AutoResult(PENDING, m.detail)
 
 
+def check_volume_matching(status: DayStatus) -> AutoResult:
+    """The day's stored reconciliation: generated → accepted by Genesys → exported, per list and channel."""
+    result = status.reconciliation
+    if result is None or result.run_id is None:
+        return AutoResult(PENDING, "Not reconciled yet (the worker reconciles at 09:05 and 23:00; the "
+                                   "Reconciliation page can run it now).")
+    when = f"reconciled {_hm(result.at)} ET"
+    mismatches = result.mismatches
+    if len(mismatches):
+        names = "; ".join(f"{r.LIST_NAME}/{r.CHANNEL}: {r.REASON}" for r in mismatches.itertuples())
+        return AutoResult(FAIL, f"{len(mismatches)} of {result.pairs} lists do not match ({when}): {names}.")
+    pending = int((result.rows["STATUS"] == "pending").sum()) if len(result.rows) else 0
+    if pending:
+        return AutoResult(PENDING, f"{result.matched} of {result.pairs} lists match so far; {pending} wait for the "
+                                   f"export ({when}).")
+    return AutoResult(PASS, f"All {result.pairs} Genesys lists match: generated, accepted and exported ({when}).")
+
+
+def check_alerts_reviewed(status: DayStatus) -> AutoResult:
+    """Not a pass by itself: a person reviews; the evidence lists the day's open alerts."""
+    if not status.open_alerts:
+        return AutoResult(PENDING, "No open alert for this date; review the anomalies on the Volumes page.")
+    names = "; ".join(f"[{a['severity']}] {a['summary']}" for a in status.open_alerts[:5])
+    return AutoResult(PENDING, f"{len(status.open_alerts)} open alert(s): {names}")
+
+
 CHECKS: dict[str, Callable[[DayStatus], AutoResult]] = {
     "workflow_succeeded": check_workflow_succeeded,
     "no_task_failures": check_no_task_failures,
@@ -189,6 +215,8 @@ CHECKS: dict[str, Callable[[DayStatus], AutoResult]] = {
     "genesys_upload": check_genesys_upload,
     "campaign_activation": check_campaign_activation,
     "results_export": check_results_export,
+    "volume_matching": check_volume_matching,
+    "open_alerts": check_alerts_reviewed,
 }
 
 

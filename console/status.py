@@ -57,6 +57,8 @@ class DayReads:
     recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)  # per list, previous days
     checklist_events: list[Any] = field(default_factory=list)
     state_error: str | None = None  # the checklist could not be read from the state store
+    reconciliation: Any = None  # the day's stored console.reconcile.Reconciliation, if any
+    open_alerts: list[dict[str, Any]] = field(default_factory=list)  # the day's alerts not resolved
 
 
 @dataclass
@@ -90,6 +92,8 @@ class DayStatus:
     recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)
     checklist: list[Any] = field(default_factory=list)  # checklist.ItemState per configured item
     checklist_events: list[Any] = field(default_factory=list)
+    reconciliation: Any = None
+    open_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def checklist_done(self) -> tuple[int, int]:
@@ -188,6 +192,10 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
         reads.warehouse_error = f"Could not read the warehouse: {type(exc).__name__}: {str(exc)[:300]}"
     try:
         reads.checklist_events = checklist.read_events(adapters.store, day)
+        from console import alerts, reconcile
+
+        reads.reconciliation = reconcile.stored(adapters, day)
+        reads.open_alerts = [a for a in alerts.listing(adapters, day, day) if a["state"] != alerts.RESOLVED]
     except Exception as exc:
         logger.warning("checklist read for %s failed: %s", day, exc)
         cause = getattr(exc, "orig", None) or exc
@@ -244,7 +252,8 @@ def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | No
         task_order=adapters.spec.keys, eta=estimate, overall=overall(adapters, run, milestones, estimate, now),
         engine_error=reads.engine_error, read_at=reads.read_at, stale_since=reads.stale_since,
         uploaded=reads.uploaded, active_lists=reads.active_lists, recent_counts=reads.recent_counts,
-        checklist_events=reads.checklist_events,
+        checklist_events=reads.checklist_events, reconciliation=reads.reconciliation,
+        open_alerts=reads.open_alerts,
     )
     status.checklist = checklist.evaluate(settings.checklist, status, reads.checklist_events)
     return status

@@ -273,3 +273,26 @@ def test_an_unknown_automatic_check_stops_the_console_at_start(tmp_path) -> None
     broken.write_text(DEFAULT_SETTINGS.read_text().replace('check = "results_export"', 'check = "results_exprt"'))
     with pytest.raises(ConfigError, match=r"checklist\[2\]\.items\[0\]\] check: expected one of"):
         load_settings(broken, secrets={})
+
+
+def test_volume_matching_follows_the_stored_reconciliation_and_alerts_are_the_review_evidence(env) -> None:
+    from console.reconcile import ROW_COLUMNS, Reconciliation
+
+    succeeded_run(env)
+    moment = at_et(DAY, "23:10")
+    rows = pd.DataFrame([["GR_CALL", "CALL", 1000, 1000, 995, 990, "matched", ""],
+                         ["GR_SMS", "SMS", 400, 400, 398, 150, "mismatch", "partial export: 38%"]], columns=ROW_COLUMNS)
+    volumes = KEYS["Check import/export volume matching"]
+    review = KEYS["Review any alerts or anomalies"]
+    assert states(status_at(env, moment))[volumes].evidence.startswith("Not reconciled yet")
+    status = status_at(env, moment)
+    status.reconciliation = Reconciliation(DAY, rows, [], moment, 3, "scheduler")
+    status.open_alerts = [{"severity": "critical", "summary": "GR_SMS (SMS): partial export: 38%"}]
+    evaluated = {x.item.key: x for x in checklist.evaluate(SETTINGS.checklist, status, [])}
+    assert evaluated[volumes].state == "auto-fail"
+    assert "1 of 2 lists do not match (reconciled 23:10 ET): GR_SMS/SMS: partial export: 38%" in \
+        evaluated[volumes].evidence
+    assert evaluated[review].state == "pending" and "1 open alert(s): [critical] GR_SMS" in evaluated[review].evidence
+    status.reconciliation = Reconciliation(DAY, rows.assign(STATUS="matched", REASON=""), [], moment, 4, "scheduler")
+    evaluated = {x.item.key: x for x in checklist.evaluate(SETTINGS.checklist, status, [])}
+    assert evaluated[volumes].state == "auto-pass" and "All 2 Genesys lists match" in evaluated[volumes].evidence
