@@ -12,6 +12,7 @@ from console.model import TaskState
 from console.ui.fmt import STATE_COLOURS
 
 PROJECTED_COLOUR = "#90caf9"
+CHANNEL_COLOURS = {"CALL": "#1565c0", "SMS": "#2e7d32", "EMAIL": "#ef6c00"}
 _BY_LABEL = {**{s.label: c for s, c in STATE_COLOURS.items()}, "projected": PROJECTED_COLOUR}
 
 
@@ -76,7 +77,8 @@ def _short(value: object) -> str:
 
 def volume_bars(lists: pd.DataFrame) -> go.Figure:
     """Records per list, coloured by channel (``lists`` as from ``views.list_table``)."""
-    fig = px.bar(lists, x="List", y="Records", color="Channel", text="Records")
+    fig = px.bar(lists, x="List", y="Records", color="Channel", text="Records",
+                 color_discrete_map=CHANNEL_COLOURS)  # the channel colours of every volume chart
     fig.update_traces(texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title=None, yaxis_title="Records")
     return fig
@@ -119,7 +121,6 @@ def duration_trend(frame: pd.DataFrame) -> go.Figure:
 
 
 # ------------------------------------------------------------------------------------------------ issue 5
-CHANNEL_COLOURS = {"CALL": "#1565c0", "SMS": "#2e7d32", "EMAIL": "#ef6c00"}
 
 
 def volume_bands(table: pd.DataFrame) -> go.Figure:
