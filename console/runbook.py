@@ -9,6 +9,7 @@ from typing import Any
 
 from console import pipeline_data
 from console.clock import ET
+from console.clusters import notable
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,24 @@ def live_evidence(adapters: Any, rule: str, day: dt.date) -> list[str]:
     entry = RUNBOOK.get(rule)
     if entry is None or entry.evidence == "none":
         return []
+    facts = _cluster_evidence(adapters, day) if rule in ("task_failed", "workflow_target") else []
+    return facts + _warehouse_evidence(adapters, entry, day)
+
+
+def _cluster_evidence(adapters: Any, day: dt.date) -> list[str]:
+    """The job cluster's notable events of the day's run, where the engine has clusters (Databricks)."""
+    events = getattr(adapters.engine, "cluster_events", None)
+    if events is None:
+        return []
+    try:
+        run = adapters.engine.run_for_date(day)
+        found = notable(events(run)) if run is not None else []
+    except Exception as exc:  # evidence helps; it never fails the page
+        return [f"Could not read the cluster events: {type(exc).__name__}: {str(exc)[:200]}"]
+    return [f"Cluster: {line}" for line in found] or ["Cluster: no spot loss, resizing or driver problem."]
+
+
+def _warehouse_evidence(adapters: Any, entry: Entry, day: dt.date) -> list[str]:
     tables = adapters.settings.tables
     try:
         with adapters.warehouse.session() as session:

@@ -300,3 +300,27 @@ def test_mismatches_anomalies_and_failed_checks_from_the_stored_reconciliation(e
     alerts.sync(env.adapters, DAY, alerts.conditions(env.adapters, status, clean), moment)
     assert [r for r in open_alerts(env) if r["rule"] in ("reconciliation_mismatch", "volume_anomaly",
                                                          "quality_check")] == []
+
+
+def test_the_runbook_shows_the_cluster_events_that_explain_a_failure() -> None:
+    """Events as the Databricks adapter returns them (see tests/test_databricks.py for the API side)."""
+    from console import runbook
+    from console.clusters import notable
+
+    at = dt.datetime(2026, 11, 24, 11, 20, tzinfo=dt.UTC)
+    events = [
+        {"time": at, "type": "NODES_LOST", "reason": "SPOT_INSTANCE_TERMINATION", "cause": "",
+         "current_workers": 4, "target_workers": 2},
+        {"time": at, "type": "RESIZING", "reason": "", "cause": "AUTOSCALE", "current_workers": 2,
+         "target_workers": 6},
+        {"time": at, "type": "RUNNING", "reason": "", "cause": ""},
+    ]
+    assert notable(events) == [
+        "11:20 UTC: Spot instances reclaimed by the cloud: workers lost, their tasks retried (slower run) (4 → 2 "
+        "workers)", "11:20 UTC: Cluster resizing (autoscaling) (2 → 6 workers)"]
+    engine = SimpleNamespace(run_for_date=lambda day: object(), cluster_events=lambda run: events)
+    adapters = SimpleNamespace(engine=engine, settings=SimpleNamespace(tables=None),
+                               warehouse=SimpleNamespace(session=lambda: (_ for _ in ()).throw(RuntimeError("down"))))
+    facts = runbook.live_evidence(adapters, "task_failed", DAY)
+    assert facts[0].startswith("Cluster: 11:20 UTC: Spot instances reclaimed")
+    assert facts[-1].startswith("Could not fetch the evidence: RuntimeError: down")  # the page stays up
