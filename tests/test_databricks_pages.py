@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DAY = dt.date(2026, 11, 24)  # a Tuesday
 MORNING = at_et(DAY, "07:30")
 
+# The read budget is 2 s, so a page gives up on a down workspace in ~2-2.5 s here (the 3 s). The bound
+# below only guards against a hang: a shared CI machine under load must not turn a timing into a failure.
+PAGE_WITHIN = 6.0
+
 
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
@@ -112,14 +116,14 @@ def test_a_workspace_answering_503_leaves_both_pages_up_with_the_last_known_stat
         warnings = " ".join(w.value for w in home.warning)
         assert "cannot be reached; showing its last known state from 07:30 ET (3 min ago)" in warnings, warnings
         assert "TEMPORARILY_UNAVAILABLE" in warnings or "fake: down" in warnings or "503" in warnings
-        assert took < 3.0, took
+        assert took < PAGE_WITHIN, took
         workflow = page("pages/2_Workflow.py", MORNING + dt.timedelta(minutes=3))
         started = time.monotonic()
         workflow.run()
         took = time.monotonic() - started
         assert not workflow.exception
         assert "showing its last known state" in " ".join(w.value for w in workflow.warning)
-        assert took < 3.0, took
+        assert took < PAGE_WITHIN, took
     finally:
         stack.fake.down = False
 
