@@ -53,8 +53,9 @@ with guarded():
                 for fact in runbook.live_evidence(page.adapters, r["rule"], r["business_date"]):
                     st.info(fact, icon=":material/database:")
             if r["page"]:
-                st.page_link(f"pages/{views.PAGE_FILES[r['page']]}", label=f"Open the {r['page']} page",
-                             icon=":material/arrow_forward:")
+                st.page_link(f"pages/{views.PAGE_FILES[r['page']]}", label=f"Open the {r['page']} page for "
+                             f"{r['business_date']}", icon=":material/arrow_forward:",
+                             query_params={"date": r["business_date"].isoformat()})
             if r["state"] != alerts.RESOLVED:
                 with st.form(f"alert_{r['id']}"):
                     text = st.text_input("Note (acknowledge) or reason (resolve)", key=f"alert_note_{r['id']}",

@@ -399,3 +399,18 @@ def test_a_workflow_file_with_a_cycle_shows_the_config_error(tmp_path: Path, mon
     assert not at.exception
     assert "cycle" in at.error[0].value and str(spec) in at.error[0].value
     assert "depends_on" in at.info[0].value
+
+
+def test_a_link_with_a_date_opens_that_day_once_then_the_picker_wins(stack: Stack) -> None:
+    at = app("pages/1_Timeline.py")
+    at.query_params["date"] = stack.failed_day.isoformat()
+    at.run()
+    assert not at.exception
+    assert at.date_input(key="business_date").value == stack.failed_day
+    other = stack.history[-2]
+    at.date_input(key="business_date").set_value(other).run()
+    assert at.date_input(key="business_date").value == other  # the link does not pull it back
+    bad = app("pages/1_Timeline.py")
+    bad.query_params["date"] = "27/11/2026"
+    bad.run()
+    assert not bad.exception and "expected YYYY-MM-DD" in " ".join(w.value for w in bad.warning)

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 APP_NAME = "Outbound Ops Console"
 DATE_KEY = "business_date"  # the widget
 CHOSEN_KEY = "chosen_business_date"  # the choice, kept across pages
+LINKED_KEY = "linked_business_date"  # the last ?date= applied (a link's date wins once, then the picker)
 CLOCK_KEY = "console_clock"  # tests put a FrozenClock here (AppTest session state) to freeze the pages' time
 GENERIC_ERROR = "Something went wrong while building this part of the page. The details are in the console's log."
 
@@ -193,7 +194,11 @@ def _date_picker(current: dt.date) -> dt.date:
     Each page has its own date widget, so the choice is kept under a separate session key (a widget's own
     state, even with ``persist_state``, does not carry over to the same widget on another page).
     """
-    chosen = st.session_state.get(CHOSEN_KEY) or _date_from_link() or current
+    linked = _date_from_link()
+    if linked is not None and st.session_state.get(LINKED_KEY) != linked:  # a link followed: its date wins once
+        st.session_state[LINKED_KEY] = st.session_state[CHOSEN_KEY] = linked
+        st.session_state.pop(DATE_KEY, None)
+    chosen = st.session_state.get(CHOSEN_KEY) or current
     value = st.date_input("Business date (ET)", value=chosen, key=DATE_KEY, on_change=_remember_date,
                           format="YYYY-MM-DD", help="Weekends and US holidays have no run.")
     return value if isinstance(value, dt.date) else current
