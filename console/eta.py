@@ -66,6 +66,8 @@ class Eta:
 
     @property
     def words(self) -> str:
+        if self.verdict == DONE and self.expected_finish is not None:
+            return "finished late" if self.expected_finish > self.target else "finished on time"
         return VERDICT_WORDS[self.verdict]
 
 

@@ -151,3 +151,13 @@ def test_durations_across_a_dst_change_are_elapsed_time(day: dt.date) -> None:
     assert result.expected_finish is not None
     assert result.expected_finish - start == dt.timedelta(minutes=53)
     assert result.expected_finish.astimezone(at_et(day, "06:53").tzinfo).strftime("%H:%M") == "06:53"
+
+
+def test_a_finished_run_says_whether_it_was_on_time() -> None:
+    finished = {short: ("06:00", "06:40") for short in MINUTES}
+    run = run_at(at_et(DAY, "09:00"), finished, {})
+    run.state, run.end = TaskState.SUCCEEDED, at_et(DAY, "06:40")
+    stats = eta.duration_stats(history(), SPEC)
+    assert eta.estimate(SPEC, run, stats, at_et(DAY, "09:00"), TARGET, START).words == "finished on time"
+    run.end = at_et(DAY, "08:20")
+    assert eta.estimate(SPEC, run, stats, at_et(DAY, "09:00"), TARGET, START).words == "finished late"
