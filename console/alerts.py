@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from console import audit
 from console.auth import User, authorise
-from console.clock import ET, at_et, business_date
+from console.clock import at_et, business_date, hhmm
 from console.errors import InvalidRequest, NotFound
 from console.model import TaskState
 from console.store import alerts, outbox
@@ -60,10 +60,6 @@ class Condition:
         return f"{self.rule}:{self.business_date}:{self.subject}"
 
 
-def _hm(moment: dt.datetime | None) -> str:
-    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
-
-
 # ------------------------------------------------------------------------------------------------ rules
 def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None) -> list[Condition]:
     """The alert conditions that hold for the status's business date at its ``now``.
@@ -83,7 +79,7 @@ def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None
             if t.state == TaskState.FAILED and (run.state.is_terminal or t.life_cycle_state == "TERMINATED"):
                 error = (t.error_message or "no error message").splitlines()[0][:300]
                 found.append(Condition("task_failed", day, short, CRITICAL,
-                                       f"{short} failed {tries} at {_hm(t.end)} ET (run {run.run_id}).",
+                                       f"{short} failed {tries} at {hhmm(t.end)} ET (run {run.run_id}).",
                                        f"Error: {error}"))
             elif t.result_state == "SUCCESS_WITH_FAILURES":
                 found.append(Condition("task_failed", day, short, WARNING,
@@ -96,20 +92,20 @@ def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None
         eta = status.eta
         if done and run is not None and run.end is not None and run.end > target:
             found.append(Condition("workflow_target", day, "08:00", CRITICAL,
-                                   f"The workflow missed the {_hm(target)} target: it finished at {_hm(run.end)} ET.",
-                                   f"Run {run.run_id} ({run.trigger.lower()}) started {_hm(run.start)} ET."))
+                                   f"The workflow missed the {hhmm(target)} target: it finished at {hhmm(run.end)} ET.",
+                                   f"Run {run.run_id} ({run.trigger.lower()}) started {hhmm(run.start)} ET."))
         elif not done and now > target:
             found.append(Condition("workflow_target", day, "08:00", CRITICAL,
-                                   f"The workflow missed the {_hm(target)} target.",
+                                   f"The workflow missed the {hhmm(target)} target.",
                                    f"{run.done_count if run else 0} of {len(adapters.spec.keys)} tasks done at "
-                                   f"{_hm(now)} ET" + (f"; expected finish {_hm(eta.expected_finish)} ET."
+                                   f"{hhmm(now)} ET" + (f"; expected finish {hhmm(eta.expected_finish)} ET."
                                                        if eta and eta.expected_finish else ".")))
         elif not done and eta is not None and eta.verdict == "will_miss" and eta.expected_finish:
             path = " → ".join(adapters.spec.task(k).short_key for k in eta.critical_path)
             found.append(Condition("workflow_target", day, "08:00", WARNING,
-                                   f"The workflow will miss the {_hm(target)} target: expected finish "
-                                   f"{_hm(eta.expected_finish)} ET.",
-                                   f"Critical path {path}; at worst {_hm(eta.pessimistic_finish)} ET. "
+                                   f"The workflow will miss the {hhmm(target)} target: expected finish "
+                                   f"{hhmm(eta.expected_finish)} ET.",
+                                   f"Critical path {path}; at worst {hhmm(eta.pessimistic_finish)} ET. "
                                    + " ".join(eta.notes)))
 
     if "upload_missing" not in off and not status.warehouse_error:
@@ -117,7 +113,7 @@ def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None
         upload = next((m for m in status.milestones if m.key == "genesys_upload"), None)
         if now > due and not status.uploaded and (upload is None or upload.actual is None):
             found.append(Condition("upload_missing", day, "Genesys import log", CRITICAL,
-                                   f"No list was uploaded to Genesys by {_hm(due)} ET.",
+                                   f"No list was uploaded to Genesys by {hhmm(due)} ET.",
                                    f"The Genesys import log has no row for {day}."))
 
     if "export_missing" not in off and not status.warehouse_error:
@@ -126,8 +122,8 @@ def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None
             due = export.planned + dt.timedelta(minutes=settings.alerts["export_grace_minutes"])
             if now > due and export.actual is None:
                 found.append(Condition("export_missing", day, "campaign results", CRITICAL,
-                                       f"No campaign results have landed by {_hm(due)} ET "
-                                       f"(export at {_hm(export.planned)} ET).",
+                                       f"No campaign results have landed by {hhmm(due)} ET "
+                                       f"(export at {hhmm(export.planned)} ET).",
                                        f"The results landing table has no row for {day}."))
 
     if reconciliation is not None:
@@ -143,7 +139,7 @@ def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None
 def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list[Condition]:
     """Mismatches per list and channel, the volume check, and every other failed quality check."""
     found: list[Condition] = []
-    when = f"reconciled {_hm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
+    when = f"reconciled {hhmm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
     if "reconciliation_mismatch" not in off:
         for r in result.mismatches.itertuples():
             accepted = "none" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"

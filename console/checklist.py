@@ -24,10 +24,11 @@ import sqlalchemy as sa
 
 from console import audit
 from console.auth import User, authorise
-from console.clock import ET, at_et
+from console.clock import ET, at_et, hhmm
 from console.errors import InvalidRequest, NotFound
 from console.model import TaskState
 from console.store import StateStore, checklist_events
+from console.workflow import short_key
 
 if TYPE_CHECKING:
     from console.settings import Adapters, ChecklistItem
@@ -77,10 +78,6 @@ class ItemState:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _hm(moment: dt.datetime | None) -> str:
-    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
-
-
 def _milestone(status: DayStatus, key: str) -> Any:
     return next((m for m in status.milestones if m.key == key), None)
 
@@ -90,9 +87,9 @@ def check_workflow_succeeded(status: DayStatus) -> AutoResult:
     if run is None:
         return AutoResult(PENDING, f"No workflow run for {status.business_date} yet.")
     if run.state == TaskState.SUCCEEDED:
-        return AutoResult(PASS, f"BI-2482 succeeded at {_hm(run.end)} ET, run {run.run_id}.")
+        return AutoResult(PASS, f"BI-2482 succeeded at {hhmm(run.end)} ET, run {run.run_id}.")
     if run.state.is_terminal:
-        return AutoResult(FAIL, f"Run {run.run_id} {run.state.label} at {_hm(run.end)} ET"
+        return AutoResult(FAIL, f"Run {run.run_id} {run.state.label} at {hhmm(run.end)} ET"
                                 + (f": {run.state_message}." if run.state_message else "."))
     return AutoResult(PENDING, f"Run {run.run_id} is {run.state.label}: {run.done_count} of {len(run.tasks)} "
                                "tasks done.")
@@ -105,8 +102,8 @@ def check_no_task_failures(status: DayStatus) -> AutoResult:
     failed = [t for t in run.tasks if t.state == TaskState.FAILED]
     if failed:
         return AutoResult(FAIL, "Failed: " + ", ".join(
-            f"{_short(t.task_key)} ({(t.error_message or 'no message').splitlines()[0][:120]})" for t in failed))
-    retried = sorted({_short(a.task_key) for a in run.attempts if a.state == TaskState.FAILED})
+            f"{short_key(t.task_key)} ({(t.error_message or 'no message').splitlines()[0][:120]})" for t in failed))
+    retried = sorted({short_key(a.task_key) for a in run.attempts if a.state == TaskState.FAILED})
     if not run.state.is_terminal:
         return AutoResult(PENDING, f"No task has failed so far ({run.done_count} of {len(run.tasks)} done).")
     if retried:
@@ -150,11 +147,11 @@ def check_genesys_upload(status: DayStatus) -> AutoResult:
         return AutoResult(PENDING, f"Cannot read the import log: {status.warehouse_error[:200]}")
     if status.uploaded:
         return AutoResult(PASS, f"{len(status.uploaded)} lists in the Genesys import log, finished "
-                                f"{_hm(m.actual if m else None)} ET; {sum(status.uploaded.values()):,} records "
+                                f"{hhmm(m.actual if m else None)} ET; {sum(status.uploaded.values()):,} records "
                                 "accepted.")
     if m is not None and status.now > m.planned + dt.timedelta(minutes=30):
         return AutoResult(FAIL, f"Nothing in the Genesys import log for {status.business_date} (upload due "
-                                f"{_hm(m.planned)} ET).")
+                                f"{hhmm(m.planned)} ET).")
     return AutoResult(PENDING, "The upload has not landed in the import log yet.")
 
 
@@ -176,7 +173,7 @@ def check_results_export(status: DayStatus) -> AutoResult:
     if m is None:
         return AutoResult(PENDING, "The results-export milestone is not configured.")
     if m.actual is not None:
-        return AutoResult(PASS, f"{m.detail} Landed {_hm(m.actual)} ET.")
+        return AutoResult(PASS, f"{m.detail} Landed {hhmm(m.actual)} ET.")
     if m.status == "late":
         return AutoResult(FAIL, m.detail)
     return AutoResult(PENDING, m.detail)
@@ -188,7 +185,7 @@ def check_volume_matching(status: DayStatus) -> AutoResult:
     if result is None or result.run_id is None:
         return AutoResult(PENDING, "Not reconciled yet (the worker reconciles at 09:05 and 23:00; the "
                                    "Reconciliation page can run it now).")
-    when = f"reconciled {_hm(result.at)} ET"
+    when = f"reconciled {hhmm(result.at)} ET"
     mismatches = result.mismatches
     if len(mismatches):
         names = "; ".join(f"{r.LIST_NAME}/{r.CHANNEL}: {r.REASON}" for r in mismatches.itertuples())
@@ -220,13 +217,6 @@ CHECKS: dict[str, Callable[[DayStatus], AutoResult]] = {
 }
 
 
-def _short(key: str) -> str:
-    import re
-
-    match = re.search(r"(BI|DI)-\d+", key)
-    return match.group(0) if match else key
-
-
 # ------------------------------------------------------------------------------------------------ state
 def read_events(store: StateStore, day: dt.date) -> list[Event]:
     with store.connect() as conn:
@@ -253,11 +243,11 @@ def evaluate(items: tuple[ChecklistItem, ...], status: DayStatus, events: list[E
         if last is not None and last.action in ("tick", "confirm", "override"):
             words = {"tick": "Ticked", "confirm": "Confirmed", "override": "Overridden (automatic fail)"}
             note = f": {last.note}" if last.note else ""
-            out.append(ItemState(item, TICKED, f"{words[last.action]} by {last.actor} at {_hm(last.at)} ET{note}",
+            out.append(ItemState(item, TICKED, f"{words[last.action]} by {last.actor} at {hhmm(last.at)} ET{note}",
                                  auto, last))
             continue
         if last is not None and last.action == "na":
-            out.append(ItemState(item, NOT_APPLICABLE, f"Not applicable ({last.actor}, {_hm(last.at)} ET): "
+            out.append(ItemState(item, NOT_APPLICABLE, f"Not applicable ({last.actor}, {hhmm(last.at)} ET): "
                                                         f"{last.note}", auto, last))
             continue
         if auto is not None and auto.outcome == PASS:
@@ -359,7 +349,7 @@ def _transition(item: ChecklistItem, action: str, last: Any, auto: AutoResult | 
             raise InvalidRequest("Un-ticking needs a reason.", "Say why in the note.")
         return "untick"
     if done:
-        raise InvalidRequest(f"'{item.text}' is already ticked by {last.actor} at {_hm(last.at)} ET.",
+        raise InvalidRequest(f"'{item.text}' is already ticked by {last.actor} at {hhmm(last.at)} ET.",
                              "Un-tick it first (with a reason) to change it.")
     if action == "na":
         if current == "na":
@@ -394,7 +384,7 @@ def sign_off(adapters: Adapters, who: User, day: dt.date, note: str = "", now: d
                 checklist_events.c.business_date == day, checklist_events.c.item_key == DAY_ITEM)
                 .order_by(checklist_events.c.seq.desc()).limit(1)).all()
             if rows and rows[0].action == "sign_off":
-                raise InvalidRequest(f"{day} was already signed off by {rows[0].actor} at {_hm(rows[0].at)} ET.")
+                raise InvalidRequest(f"{day} was already signed off by {rows[0].actor} at {hhmm(rows[0].at)} ET.")
             seq = (rows[0].seq if rows else 0) + 1
             conn.execute(checklist_events.insert().values(
                 business_date=day, item_key=DAY_ITEM, seq=seq, action="sign_off", actor=who.name, role=who.role,
@@ -432,23 +422,23 @@ def day_report(status: DayStatus, states: list[ItemState], events: list[Event], 
     lines += [f"**Verdict: {status.overall.words}.** {status.overall.reason}", "", "## Timeline (ET)", "",
               "| Milestone | Planned | Actual | State | Detail |", "|---|---|---|---|---|"]
     for m in status.milestones:
-        lines.append(f"| {m.name} | {_hm(m.planned)} | {_hm(m.actual)} | {m.status.replace('_', ' ')} | "
+        lines.append(f"| {m.name} | {hhmm(m.planned)} | {hhmm(m.actual)} | {m.status.replace('_', ' ')} | "
                      f"{_cell(m.detail)} |")
-        rows.append({"section": "milestone", "name": m.name, "state": m.status, "time_et": _hm(m.actual),
+        rows.append({"section": "milestone", "name": m.name, "state": m.status, "time_et": hhmm(m.actual),
                      "by": "", "detail": m.detail})
     lines += ["", "## Workflow", ""]
     if run is None:
         lines.append("No run for this date.")
     else:
         lines.append(f"Run {run.run_id} ({run.trigger.lower()}, by {run.requested_by}): {run.state.label}, "
-                     f"{_hm(run.start)}–{_hm(run.end)} ET, {run.done_count} of {len(run.tasks)} tasks succeeded"
+                     f"{hhmm(run.start)}–{hhmm(run.end)} ET, {run.done_count} of {len(run.tasks)} tasks succeeded"
                      + (f", {len(run.repairs)} repair(s)" if run.repairs else "") + ".")
         lines += ["", "| Task | State | Start | End | Tries |", "|---|---|---|---|---|"]
         for t in run.tasks:
             short = spec.task(t.task_key).short_key if t.task_key in spec.keys else t.task_key
-            lines.append(f"| {short} | {t.state.label} | {_hm(t.start)} | {_hm(t.end)} | "
+            lines.append(f"| {short} | {t.state.label} | {hhmm(t.start)} | {hhmm(t.end)} | "
                          f"{t.attempt + 1 if t.start else '—'} |")
-            rows.append({"section": "task", "name": short, "state": t.state.value, "time_et": _hm(t.end), "by": "",
+            rows.append({"section": "task", "name": short, "state": t.state.value, "time_et": hhmm(t.end), "by": "",
                          "detail": t.error_message or ""})
     lines += ["", "## Volumes", ""]
     if status.lists.empty:
@@ -466,7 +456,7 @@ def day_report(status: DayStatus, states: list[ItemState], events: list[Event], 
                f"{s.last.actor}" if s.last is not None and s.state in (TICKED, NOT_APPLICABLE) else "—")
         lines.append(f"| {s.item.due_label} | {s.item.text} | {s.state} | {how} | {_cell(s.evidence)} |")
         rows.append({"section": "checklist", "name": s.item.text, "state": s.state,
-                     "time_et": _hm(s.last.at) if s.last else "", "by": how, "detail": s.evidence})
+                     "time_et": hhmm(s.last.at) if s.last else "", "by": how, "detail": s.evidence})
     done = sum(s.done for s in states)
     lines += ["", f"{done} of {len(states)} items done."]
     lines += ["", "## Alerts", "", "The console does not track alerts yet (the alerts issue adds them); nothing is "
@@ -474,9 +464,9 @@ def day_report(status: DayStatus, states: list[ItemState], events: list[Event], 
     lines += ["", "## Sign-off", ""]
     signed = signed_off(events)
     if signed:
-        lines.append(f"Signed off by {signed.actor} ({signed.role}) at {_hm(signed.at)} ET"
+        lines.append(f"Signed off by {signed.actor} ({signed.role}) at {hhmm(signed.at)} ET"
                      + (f": {signed.note}" if signed.note else "."))
-        rows.append({"section": "sign_off", "name": "day", "state": "signed", "time_et": _hm(signed.at),
+        rows.append({"section": "sign_off", "name": "day", "state": "signed", "time_et": hhmm(signed.at),
                      "by": signed.actor, "detail": signed.note})
     else:
         lines.append("Not signed off.")

@@ -129,5 +129,10 @@ def at_et(day: dt.date, hhmm: str) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ET)
 
 
+def hhmm(moment: dt.datetime | None) -> str:
+    """``07:41`` in Eastern time, or an em dash: how every page, message and report shows a time of day."""
+    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
+
+
 def fmt_et(moment: dt.datetime | None) -> str:
     return moment.astimezone(ET).strftime("%H:%M:%S ET") if moment else "—"

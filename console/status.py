@@ -17,7 +17,7 @@ import pandas as pd
 
 from console import checklist, pipeline_data
 from console import eta as eta_module
-from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day, last_business_days
+from console.clock import ET, Clock, SystemClock, at_et, business_date, hhmm, is_business_day, last_business_days
 from console.errors import ConsoleError, InvalidRequest
 from console.eta import Eta
 from console.model import Run, TaskState
@@ -275,7 +275,7 @@ def overall(adapters: Adapters, run: Run | None, milestones: list[MilestoneState
         if failed:
             first = failed[0]
             error = f": {first.error_message.splitlines()[0][:160]}" if first.error_message else ""
-            when = f" at {_hhmm(first.end)} ET" if first.end else ""
+            when = f" at {hhmm(first.end)} ET" if first.end else ""
             others = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
             return Overall(OVERALL_FAILED, f"{short(first.task_key)} failed{when}{others}{error}. "
                                            "Rerun it and its dependents from the Workflow page.")
@@ -286,26 +286,24 @@ def overall(adapters: Adapters, run: Run | None, milestones: list[MilestoneState
         m = by_status[LATE][0]
         expected = ""
         if m.key == "workflow_target" and estimate is not None and estimate.expected_finish and not m.actual:
-            expected = f" Expected to finish at {_hhmm(estimate.expected_finish)} ET."
-        done_late = f"done at {_hhmm(m.actual)} ET, " if m.actual else ""
-        return Overall(OVERALL_LATE, f"{m.name} (due {_hhmm(m.planned)} ET) is late: {done_late}{m.detail}"
+            expected = f" Expected to finish at {hhmm(estimate.expected_finish)} ET."
+        done_late = f"done at {hhmm(m.actual)} ET, " if m.actual else ""
+        return Overall(OVERALL_LATE, f"{m.name} (due {hhmm(m.planned)} ET) is late: {done_late}{m.detail}"
                                      f"{expected}")
     if by_status.get(AT_RISK):
         m = by_status[AT_RISK][0]
-        return Overall(OVERALL_AT_RISK, f"{m.name} (due {_hhmm(m.planned)} ET): {m.detail}")
+        return Overall(OVERALL_AT_RISK, f"{m.name} (due {hhmm(m.planned)} ET): {m.detail}")
     if all(m.status == DONE for m in milestones):
         return Overall(OVERALL_DONE, "Every milestone of the day was met on time.")
     upcoming = next((m for m in milestones if m.status != DONE), None)
     if estimate is not None and estimate.verdict in (eta_module.ON_TRACK,) and estimate.expected_finish:
         return Overall(OVERALL_ON_TRACK,
-                       f"Expected to finish at {_hhmm(estimate.expected_finish)} ET (at worst "
-                       f"{_hhmm(estimate.pessimistic_finish)}), before the {_hhmm(estimate.target)} target.")
+                       f"Expected to finish at {hhmm(estimate.expected_finish)} ET (at worst "
+                       f"{hhmm(estimate.pessimistic_finish)}), before the {hhmm(estimate.target)} target.")
     if upcoming is not None:
         what = "in progress" if upcoming.status == "running" else "next"
-        return Overall(OVERALL_ON_TRACK, f"{upcoming.name} {what}, due {_hhmm(upcoming.planned)} ET. "
+        return Overall(OVERALL_ON_TRACK, f"{upcoming.name} {what}, due {hhmm(upcoming.planned)} ET. "
                                          f"{upcoming.detail}")
     return Overall(OVERALL_ON_TRACK, "Nothing is overdue.")
 
 
-def _hhmm(moment: dt.datetime | None) -> str:
-    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from console.clock import ET, at_et
+from console.clock import at_et, hhmm
 from console.eta import AT_RISK as ETA_AT_RISK
 from console.eta import WILL_MISS, Eta
 from console.model import Run, TaskState
@@ -39,15 +39,11 @@ def _finished_status(planned: dt.datetime, actual: dt.datetime) -> str:
     return DONE if actual <= planned else LATE
 
 
-def _hm(moment: dt.datetime | None) -> str:
-    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
-
-
 def milestone_states(settings: Settings, day: dt.date, now: dt.datetime, facts: DayFacts,
                      eta: Eta | None = None, grace_minutes: int = 15) -> list[MilestoneState]:
     """One state per configured milestone at ``now``; ``eta`` turns a running workflow "at risk"."""
     risky = eta is not None and eta.verdict in (ETA_AT_RISK, WILL_MISS) and eta.expected_finish is not None
-    expected = (f" Expected finish {_hm(eta.expected_finish)} ET (at worst {_hm(eta.pessimistic_finish)})."
+    expected = (f" Expected finish {hhmm(eta.expected_finish)} ET (at worst {hhmm(eta.pessimistic_finish)})."
                 if eta is not None and eta.expected_finish else "")
     out = []
     run = facts.run

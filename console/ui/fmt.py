@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from console.clock import ET
+from console.clock import ET, hhmm  # noqa: F401 (re-exported: the pages import it from here)
 from console.model import TaskState
 
 # Each state has a colour (charts, DAG, table cells) and a word; markdown adds an icon. Never colour alone.
@@ -83,11 +83,6 @@ def cell_style(value: object) -> str:
         return ""
     text = "#212121" if colour in _LIGHT_CELLS else "white"
     return f"background-color: {colour}; color: {text}"
-
-
-def hhmm(moment: dt.datetime | None) -> str:
-    """``07:41`` in Eastern time, or an em dash."""
-    return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
 
 
 def et_naive(moment: dt.datetime | None) -> dt.datetime | None:
