@@ -39,6 +39,7 @@ class ActionPlan:
     upload_started: bool
     idempotency_key: str
     description: str
+    repairs_seen: int = 0  # repairs the run had when the plan was made (a newer one means it changed since)
 
     @property
     def engine_kind(self) -> str:
@@ -97,7 +98,8 @@ def plan_action(adapters: Adapters, kind: str, day: dt.date, run: Run | None, no
     # Same run, same repair count, same tasks → same key, whichever button or person asked for it.
     key = f"repair:{run.run_id}:r{len(run.repairs)}:{','.join(sorted(selected))}"
     return ActionPlan(kind, day, run.run_id, selected, tasks, started, key,
-                      f"Rerun {len(tasks)} task(s) of run {run.run_id} ({day}) inside the same run: {names}.")
+                      f"Rerun {len(tasks)} task(s) of run {run.run_id} ({day}) inside the same run: {names}.",
+                      repairs_seen=len(run.repairs))
 
 
 def upload_warning(plan: ActionPlan) -> str | None:
@@ -163,8 +165,7 @@ def _check_current(adapters: Adapters, plan: ActionPlan, acknowledged: bool) -> 
         raise InvalidRequest(f"{plan.business_date} has had run {current.run_id} since you looked.",
                              "Look at the run and rerun what needs it.")
     if plan.engine_kind == "repair":
-        if current is None or current.run_id != plan.run_id or len(current.repairs) != int(
-                plan.idempotency_key.split(":")[2][1:]):
+        if current is None or current.run_id != plan.run_id or len(current.repairs) != plan.repairs_seen:
             raise InvalidRequest("The run has changed since you opened this (another rerun or a new run).",
                                  "Look at the run again and retry if it still needs it.")
         if not current.state.is_terminal:
