@@ -159,8 +159,12 @@ def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list
 
 
 # ------------------------------------------------------------------------------------------------ lifecycle
-def sync(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datetime) -> dict[str, int]:
-    """Open, escalate, reopen and resolve the alerts of ``day`` so they match ``found``; notify in the outbox."""
+def sync(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datetime,
+         rules: set[str] | None = None) -> dict[str, int]:
+    """Open, escalate, reopen and resolve the alerts of ``day`` so they match ``found``; notify in the outbox.
+
+    With ``rules``, only alerts of those rules were evaluated: the others are left as they are.
+    """
     counts = {"opened": 0, "escalated": 0, "resolved": 0, "reopened": 0}
     wanted = {c.key: c for c in found}
     with adapters.store.begin() as conn:
@@ -189,7 +193,7 @@ def sync(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datet
             elif (row.summary, row.evidence) != (c.summary, c.evidence):
                 conn.execute(alerts.update().where(alerts.c.id == row.id).values(**values))  # fresher evidence
         for key, row in existing.items():
-            if key not in wanted and row.state != RESOLVED:
+            if key not in wanted and row.state != RESOLVED and (rules is None or row.rule in rules):
                 conn.execute(alerts.update().where(alerts.c.id == row.id).values(
                     state=RESOLVED, resolved_by="console", resolved_at=now, updated_at=now,
                     resolution="The condition cleared."))
@@ -325,20 +329,8 @@ def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date |
     found = conditions(adapters, status, reconcile.stored(adapters, day))
     if only is not None:
         found = [c for c in found if c.rule in only]
-        counts = _sync_only(adapters, day, found, now, only)
-    else:
-        counts = sync(adapters, day, found, now)
+    counts = sync(adapters, day, found, now, rules=only)
     if only is None and now >= at_et(day, adapters.settings.alerts["digest_time"]):
         counts["digest"] = int(digest(adapters, day, now))
     counts.update(notify.deliver(adapters, now))
     return counts
-
-
-def _sync_only(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datetime,
-               rules: set[str]) -> dict[str, int]:
-    """``sync`` restricted to ``rules``: alerts of other rules are left as they are."""
-    with adapters.store.connect() as conn:
-        others = [r for r in conn.execute(sa.select(alerts).where(alerts.c.business_date == day))
-                  if r.rule not in rules and r.state != RESOLVED]
-    keep = [Condition(r.rule, r.business_date, r.subject, r.severity, r.summary, r.evidence) for r in others]
-    return sync(adapters, day, found + keep, now)

@@ -324,3 +324,13 @@ def test_the_runbook_shows_the_cluster_events_that_explain_a_failure() -> None:
     facts = runbook.live_evidence(adapters, "task_failed", DAY)
     assert facts[0].startswith("Cluster: 11:20 UTC: Spot instances reclaimed")
     assert facts[-1].startswith("Could not fetch the evidence: RuntimeError: down")  # the page stays up
+
+
+def test_a_watchdog_cycle_for_one_rule_leaves_the_other_alerts_alone(env) -> None:
+    env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
+    cycle(env, at_et(DAY, "09:05"), uploaded=False)
+    assert open_alerts(env, "upload_missing")
+    moment = at_et(DAY, "09:10")
+    status = status_at(env, moment, worker_alive=False)  # uploaded now, but only worker_down is evaluated
+    alerts.run_cycle(env.adapters, moment, DAY, status, only={"worker_down"})
+    assert open_alerts(env, "upload_missing") and open_alerts(env, "worker_down")
