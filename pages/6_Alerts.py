@@ -24,7 +24,7 @@ with guarded():
                           key="alert_window")
     states = right.multiselect("State", [alerts.OPEN, alerts.ACKNOWLEDGED, alerts.RESOLVED],
                                default=[alerts.OPEN, alerts.ACKNOWLEDGED], key="alert_states")
-    rows = alerts.listing(page.adapters, page.day - dt.timedelta(days=days - 1), page.day)
+    rows = cached.alert_rows(page.adapters, page.day - dt.timedelta(days=days - 1), page.day)
     shown = [r for r in rows if r["state"] in states] if states else rows
     focus = st.query_params.get("alert")
     may = auth.allowed(page.who, "acknowledge")
@@ -50,7 +50,7 @@ with guarded():
             if entry is not None:
                 st.markdown(f"**Runbook: {entry.title}.** {entry.means}")
                 st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(entry.check, 1)))
-                for fact in runbook.live_evidence(page.adapters, r["rule"], r["business_date"]):
+                for fact in cached.runbook_evidence(page.adapters, r["rule"], r["business_date"]):
                     st.info(fact, icon=":material/database:")
             if r["page"]:
                 st.page_link(f"pages/{views.PAGE_FILES[r['page']]}", label=f"Open the {r['page']} page for "

@@ -89,6 +89,30 @@ def open_alerts(adapters: Adapters) -> int:
     return _open_alerts(adapters, _stack(adapters))
 
 
+@st.cache_data(ttl=DAY_TTL, show_spinner=False)
+def _alert_rows(_adapters: Adapters, stack: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    from console import alerts
+
+    return alerts.listing(_adapters, start, end)
+
+
+def alert_rows(adapters: Adapters, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The alerts of the business dates ``start``..``end``, newest first."""
+    return _alert_rows(adapters, _stack(adapters), start, end)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _evidence(_adapters: Adapters, stack: str, rule: str, day: dt.date) -> list[str]:
+    from console import runbook
+
+    return runbook.live_evidence(_adapters, rule, day)
+
+
+def runbook_evidence(adapters: Adapters, rule: str, day: dt.date) -> list[str]:
+    """The runbook's live evidence (warehouse and cluster reads), at most once a minute per alert type and day."""
+    return _evidence(adapters, _stack(adapters), rule, day)
+
+
 _WATCHED: dict[str, float] = {}
 
 
@@ -104,6 +128,7 @@ def watchdog(adapters: Adapters, status: DayStatus) -> None:
     _WATCHED[stack] = time.monotonic()
     alerts.run_cycle(adapters, status.now, status.business_date, status, only={"worker_down"})
     _open_alerts.clear()
+    _alert_rows.clear()
 
 
 def after_action() -> None:
@@ -111,3 +136,4 @@ def after_action() -> None:
     _day_reads.clear()
     _runs.clear()
     _open_alerts.clear()
+    _alert_rows.clear()
