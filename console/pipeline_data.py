@@ -75,19 +75,3 @@ def uploaded_lists(session: Any, tables: TableNames, day: dt.date) -> dict[str, 
     rows = (session.table(tables.import_log).filter(F.col("BUSINESS_DATE") == F.lit(day))
             .group_by("LIST_NAME").agg(F.sum("RECORDS_ACCEPTED").alias("ACCEPTED")).collect())
     return {str(r["LIST_NAME"]): int(r["ACCEPTED"] or 0) for r in rows}
-
-
-def recent_list_counts(session: Any, tables: TableNames,
-                       days: list[dt.date]) -> dict[str, list[tuple[dt.date, int]]]:
-    """(business date, records) per list over ``days`` (the days a list had none are left out)."""
-    if not days:
-        return {}
-    rows = (session.table(tables.outbound_lists)
-            .filter((F.col("BUSINESS_DATE") >= F.lit(min(days))) & (F.col("BUSINESS_DATE") <= F.lit(max(days))))
-            .group_by("BUSINESS_DATE", "LIST_NAME").agg(F.count(F.lit(1)).alias("RECORDS")).collect())
-    out: dict[str, list[tuple[dt.date, int]]] = {}
-    for r in rows:
-        day = r["BUSINESS_DATE"]
-        day = day.date() if isinstance(day, dt.datetime) else day
-        out.setdefault(str(r["LIST_NAME"]), []).append((day, int(r["RECORDS"])))
-    return out

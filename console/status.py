@@ -183,8 +183,7 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
             reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
             reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
             reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
-            reads.recent_counts = pipeline_data.recent_list_counts(
-                session, tables, last_business_days(day - dt.timedelta(days=1), checklist.COUNT_HISTORY_DAYS))
+            reads.recent_counts = _recent_counts(session, tables, day)
     except ConsoleError as exc:
         reads.warehouse_error = str(exc)
     except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up
@@ -201,6 +200,24 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
         cause = getattr(exc, "orig", None) or exc
         reads.state_error = f"Could not read the checklist: {type(cause).__name__}: {str(cause)[:200]}"
     return reads
+
+
+def _recent_counts(session: Any, tables: Any, day: dt.date) -> dict[str, list[tuple[dt.date, int]]]:
+    """(date, records) per list over the business days before ``day``, from the daily volume aggregate (never
+    the raw list rows); empty when the aggregate is not there yet (the count check then lacks history)."""
+    from console import volumes
+
+    days = last_business_days(day - dt.timedelta(days=1), checklist.COUNT_HISTORY_DAYS)
+    try:
+        frame = volumes.daily_volumes(session, tables, days[0], days[-1])
+    except Exception as exc:
+        logger.warning("daily volume aggregate not readable: %s", exc)
+        return {}
+    per_day = frame.groupby(["LIST_NAME", "BUSINESS_DATE"])["RECORDS"].sum()
+    out: dict[str, list[tuple[dt.date, int]]] = {}
+    for (name, when), records in per_day.items():
+        out.setdefault(str(name), []).append((when, int(records)))
+    return out
 
 
 def keep_last_known(reads: DayReads, memo: dict[dt.date, DayReads]) -> DayReads:
