@@ -94,9 +94,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(data_dir: Path, seed_days: int = 0) -> Iterator[Stack]:
-    """A warehouse server in this process, history runs, today's run (waiting for a worker), a newer failed
-    run of the last history day, and ``seed_days`` days of the demo warehouse (none for today)."""
+def embedded_stack(data_dir: Path) -> Iterator[tuple[Adapters, dict[str, str]]]:
+    """The adapter set of an embedded stack in ``data_dir``: a warehouse server in this process on a free
+    port, the env pointing at it (set while the context lasts), the server stopped at the end."""
     from console.adapters.embedded_warehouse import WarehouseServer
 
     env = stack_env(data_dir, free_port())
@@ -108,19 +108,26 @@ def running_stack(data_dir: Path, seed_days: int = 0) -> Iterator[Stack]:
         server = WarehouseServer(settings)
         server.start()
         try:
-            adapters = build_adapters(settings)
-            now = SystemClock().now()
-            day = business_date(now)
-            history = last_business_days(demo.history_end(now), HISTORY_DAYS)
-            demo.record_history_runs(adapters, history, seed_value=1)
-            if is_business_day(now.astimezone(ET).date()):
-                adapters.engine.trigger(day, "scheduler")  # today's run, waiting for a worker
-            failed_run = record_failed_run(adapters, history[-1])
-            if seed_days:
-                seed_warehouse(adapters, history[-seed_days:])
-            yield Stack(adapters, env, day, history, history[-1], failed_run)
+            yield build_adapters(settings), env
         finally:
             server.stop()
+
+
+@contextmanager
+def running_stack(data_dir: Path, seed_days: int = 0) -> Iterator[Stack]:
+    """A warehouse server in this process, history runs, today's run (waiting for a worker), a newer failed
+    run of the last history day, and ``seed_days`` days of the demo warehouse (none for today)."""
+    with embedded_stack(data_dir) as (adapters, env):
+        now = SystemClock().now()
+        day = business_date(now)
+        history = last_business_days(demo.history_end(now), HISTORY_DAYS)
+        demo.record_history_runs(adapters, history, seed_value=1)
+        if is_business_day(now.astimezone(ET).date()):
+            adapters.engine.trigger(day, "scheduler")  # today's run, waiting for a worker
+        failed_run = record_failed_run(adapters, history[-1])
+        if seed_days:
+            seed_warehouse(adapters, history[-seed_days:])
+        yield Stack(adapters, env, day, history, history[-1], failed_run)
 
 
 def clear_caches() -> None:

@@ -8,20 +8,13 @@ import pytest
 
 from console import reconcile
 
-from .test_pages import Stack, app, clear_caches, frames, running_stack, texts
+from .test_pages import Stack, app, frames, fresh_caches, running_stack, texts  # noqa: F401 (fresh_caches: autouse)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("recon-pages"), seed_days=5) as running:
         yield running
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    clear_caches()
-    yield
-    clear_caches()
 
 
 def test_volumes_shows_the_day_its_baseline_and_the_trend_from_the_aggregate(stack: Stack) -> None:

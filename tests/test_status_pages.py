@@ -24,10 +24,10 @@ from streamlit.testing.v1 import AppTest
 
 from console import demo
 from console.clock import ET, FrozenClock, at_et, last_business_days
-from console.settings import Adapters, build_adapters, load_settings
+from console.settings import Adapters
 from console.store import runs, task_runs
 from console.ui.frame import CLOCK_KEY
-from tests.test_pages import free_port, stack_env
+from tests.test_pages import embedded_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 EARLY = dt.date(2026, 11, 23)  # Monday: no run yet at 05:59
@@ -71,40 +71,28 @@ ALL_DONE = {short: ("SUCCESS", "06:00", "06:50") for short in (
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from console.adapters.embedded_warehouse import WarehouseServer
     from jobs.demo import seed
 
-    data_dir = tmp_path_factory.mktemp("status-pages")
-    env = stack_env(data_dir, free_port())
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.delenv("CONSOLE_SETTINGS", raising=False)
-        settings = load_settings()
-        server = WarehouseServer(settings)
-        server.start()
-        try:
-            adapters = build_adapters(settings)
-            history = [d for d in last_business_days(dt.date(2026, 11, 19), 200) if d not in SCENARIO_DAYS]
-            demo.record_history_runs(adapters, history, seed_value=1, anomalies=())
-            with adapters.warehouse.session() as session:
-                seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=2000), [EVENING])
-                session.sql(f"DELETE FROM {settings.tables.campaign_results} "
-                            f"WHERE BUSINESS_DATE = '{EVENING}'").collect()
-            record_run(adapters, MORNING, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
-                                           "DI-749": ("RUNNING", "06:15", None),
-                                           "BI-737": ("RUNNING", "06:15", None)}, None)
-            record_run(adapters, SLOW, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
-                                        "DI-749": ("RUNNING", "06:15", None),
-                                        **{k: ("SUCCESS", "06:15", "06:40") for k in
-                                           ("BI-2584", "BI-2609", "BI-737", "BI-813", "DI-862")}}, None)
-            record_run(adapters, EVENING, ALL_DONE, "SUCCESS")
-            for monday in (SPRING_MONDAY, FALL_MONDAY):
-                record_run(adapters, monday, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
-                                              "DI-749": ("RUNNING", "06:15", None)}, None)
-            yield Stack(adapters, env)
-        finally:
-            server.stop()
+    with embedded_stack(tmp_path_factory.mktemp("status-pages")) as (adapters, env):
+        settings = adapters.settings
+        history = [d for d in last_business_days(dt.date(2026, 11, 19), 200) if d not in SCENARIO_DAYS]
+        demo.record_history_runs(adapters, history, seed_value=1, anomalies=())
+        with adapters.warehouse.session() as session:
+            seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=2000), [EVENING])
+            session.sql(f"DELETE FROM {settings.tables.campaign_results} "
+                        f"WHERE BUSINESS_DATE = '{EVENING}'").collect()
+        record_run(adapters, MORNING, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
+                                       "DI-749": ("RUNNING", "06:15", None),
+                                       "BI-737": ("RUNNING", "06:15", None)}, None)
+        record_run(adapters, SLOW, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
+                                    "DI-749": ("RUNNING", "06:15", None),
+                                    **{k: ("SUCCESS", "06:15", "06:40") for k in
+                                       ("BI-2584", "BI-2609", "BI-737", "BI-813", "DI-862")}}, None)
+        record_run(adapters, EVENING, ALL_DONE, "SUCCESS")
+        for monday in (SPRING_MONDAY, FALL_MONDAY):
+            record_run(adapters, monday, {"BI-2482": ("SUCCESS", "06:00", "06:15"),
+                                          "DI-749": ("RUNNING", "06:15", None)}, None)
+        yield Stack(adapters, env)
 
 
 @pytest.fixture(autouse=True)
