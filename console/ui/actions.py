@@ -16,6 +16,7 @@ import streamlit as st
 from console import actions
 from console.auth import User
 from console.errors import ConsoleError
+from console.model import RERUNNABLE
 from console.status import DayStatus
 from console.ui import cached
 from console.ui.frame import Page, guarded, show_error
@@ -95,8 +96,7 @@ def _confirm(page: Page, who: User, status: DayStatus) -> None:
 def action_bar(page: Page, who: User, status: DayStatus) -> None:
     """Run now / rerun failed / cancel, enabled when the action makes sense and the user may do it."""
     run = status.run
-    broken = run is not None and run.state.is_terminal and any(t.state.value in ("failed", "upstream_failed",
-                                                                                 "canceled") for t in run.tasks)
+    broken = run is not None and run.state.is_terminal and any(t.state in RERUNNABLE for t in run.tasks)
     active = run is not None and not run.state.is_terminal
     role_note = f"Your role ({who.role}) may not do this; it needs engineer."
     may = {kind: actions.can_act(who, kind) for kind in actions.KINDS}

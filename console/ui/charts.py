@@ -84,15 +84,6 @@ def volume_bars(lists: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def volume_trend(trend: pd.DataFrame) -> go.Figure:
-    """Records per list over business days (``BUSINESS_DATE``, ``LIST_NAME``, ``RECORDS``)."""
-    fig = px.line(trend, x="BUSINESS_DATE", y="RECORDS", color="LIST_NAME", markers=True,
-                  labels={"BUSINESS_DATE": "Business date", "RECORDS": "Records", "LIST_NAME": "List"})
-    fig.update_xaxes(type="category")
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return fig
-
-
 def landing_chart(frame: pd.DataFrame, target: str) -> go.Figure:
     """The workflow's finish time (ET) per business day against the target line."""
     fig = px.scatter(frame, x="Business date", y="Finished", color="State", color_discrete_map=_BY_LABEL,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from console.clock import ET
 from console.errors import ConsoleError
-from console.model import RERUNNABLE, Run, TaskState
+from console.model import Run, TaskState
 from console.status import DayStatus
 from console.store import redact_url
 from console.ui.fmt import cell_style, duration, hhmm
@@ -41,13 +41,6 @@ def tasks_done(status: DayStatus) -> tuple[int, int]:
     """(tasks succeeded, tasks in the spec) for the day's latest run."""
     total = len(status.task_order)
     return (status.run.done_count if status.run else 0), total
-
-
-def workflow_headline(run: Run | None) -> str:
-    """One or two words: ``Not started``, ``Running``, ``Succeeded`` …"""
-    if run is None:
-        return "Not started"
-    return run.state.label.capitalize()
 
 
 def _planned(status: DayStatus, key: str) -> dt.datetime | None:
@@ -139,13 +132,6 @@ def task_table(run: Run | None, spec: Any) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["Tries"] = frame["Tries"].astype("Int64")
     return frame
-
-
-def rerunnable(run: Run | None) -> list[str]:
-    """Keys of the tasks a repair would rerun (failed, upstream failed, canceled) once the run has ended."""
-    if run is None or not run.state.is_terminal:
-        return []
-    return [t.task_key for t in run.tasks if t.state in RERUNNABLE]
 
 
 def latest_runs_by_day(runs: list[Run]) -> dict[dt.date, Run]:
