@@ -6,8 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +63,23 @@ def start_warehouse(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
                 proc.kill()
                 raise RuntimeError("the warehouse did not start") from None
             time.sleep(0.1)
+
+
+@contextmanager
+def warehouse_process(prefix: str) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A temporary data dir and an embedded warehouse process on a free port, with this process's env
+    pointing at both (no secrets file); the warehouse is stopped and the dir removed at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        port = free_port()
+        env = env_for(Path(tmp), port)
+        os.environ.update({k: env[k] for k in ("CONSOLE_DATA_DIR", "CONSOLE_WAREHOUSE_PORT")})
+        os.environ["CONSOLE_SECRETS"] = str(Path(tmp) / "none.toml")
+        warehouse = start_warehouse(env, port)
+        try:
+            yield Path(tmp), warehouse
+        finally:
+            warehouse.terminate()
+            warehouse.wait(timeout=30)
 
 
 def healthy(port: int) -> bool:

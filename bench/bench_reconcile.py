@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._util import env_for, free_port, peak_rss_mb, reset_peak, rss_mb, start_warehouse
+from bench._util import peak_rss_mb, reset_peak, rss_mb, warehouse_process
 
 DAY = dt.date(2026, 11, 25)
 LISTS = [  # name, channel, destination
@@ -156,17 +154,8 @@ def main() -> None:
     parser.add_argument("--reduce-describe", action="store_true",
                         help="Snowpark's experimental reduce_describe_query_enabled (fewer DESCRIBE round trips)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
-        port = free_port()
-        env = env_for(Path(tmp), port)
-        os.environ.update({k: env[k] for k in ("CONSOLE_DATA_DIR", "CONSOLE_WAREHOUSE_PORT")})
-        os.environ["CONSOLE_SECRETS"] = str(Path(tmp) / "none.toml")
-        warehouse = start_warehouse(env, port)
-        try:
-            run(args, Path(tmp), warehouse.pid)
-        finally:
-            warehouse.terminate()
-            warehouse.wait(timeout=30)
+    with warehouse_process("bench-reconcile-") as (tmp, warehouse):
+        run(args, tmp, warehouse.pid)
 
 
 def run(args: argparse.Namespace, tmp: Path, warehouse_pid: int) -> None:

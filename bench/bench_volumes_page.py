@@ -11,15 +11,13 @@ Usage: python bench/bench_volumes_page.py
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._util import ROOT, env_for, free_port, start_warehouse
+from bench._util import ROOT, warehouse_process
 
 
 def main() -> None:
@@ -27,17 +25,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="business days of history in the aggregate")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-volumes-") as tmp:
-        port = free_port()
-        env = env_for(Path(tmp), port)
-        os.environ.update({k: env[k] for k in ("CONSOLE_DATA_DIR", "CONSOLE_WAREHOUSE_PORT")})
-        os.environ["CONSOLE_SECRETS"] = str(Path(tmp) / "none.toml")
-        warehouse = start_warehouse(env, port)
-        try:
-            run(args)
-        finally:
-            warehouse.terminate()
-            warehouse.wait(timeout=30)
+    with warehouse_process("bench-volumes-"):
+        run(args)
 
 
 def run(args: argparse.Namespace) -> None:
