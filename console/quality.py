@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from snowflake.snowpark import functions as F
 
-from console.clock import ET, at_et, business_days
+from console.clock import ET, at_et, business_days, hhmm
 from console.settings import Settings
 from console.volumes import day_anomalies
 
@@ -111,7 +111,7 @@ def _utc(value: Any) -> dt.datetime | None:
 
 
 def _hhmm(moment: dt.datetime) -> str:
-    return moment.astimezone(ET).strftime("%H:%M ET")
+    return f"{hhmm(moment)} ET"
 
 
 def _milestone(settings: Settings, day: dt.date, key: str) -> dt.datetime:

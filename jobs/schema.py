@@ -27,6 +27,15 @@ MONEY = "NUMBER(12,2)"
 TS = "TIMESTAMP_NTZ"
 
 # Column lists per logical table (the keys of ``TableNames``). Other code depends on these names.
+LIST_AUTOMATION_CONFIG = (
+    ("LIST_NAME", "VARCHAR"),
+    ("CHANNEL", "VARCHAR"),
+    ("CAMPAIGN_NAME", "VARCHAR"),
+    ("CONTACT_LIST_ID", "VARCHAR"),
+    ("ACTIVE", "BOOLEAN"),
+    ("UPDATED_AT", TS),
+)
+
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     # The static portfolio: one row per loan account, contact details and consents.
     "accounts": (
@@ -73,23 +82,9 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("END_DATE", "DATE"),  # last day it applies; NULL = active until lifted
     ),
     # Genesys list-automation config: one row per list destined for Genesys.
-    "list_automation_config": (
-        ("LIST_NAME", "VARCHAR"),
-        ("CHANNEL", "VARCHAR"),
-        ("CAMPAIGN_NAME", "VARCHAR"),
-        ("CONTACT_LIST_ID", "VARCHAR"),
-        ("ACTIVE", "BOOLEAN"),
-        ("UPDATED_AT", TS),
-    ),
-    "config_history": (
-        ("SNAPSHOT_DATE", "DATE"),
-        ("LIST_NAME", "VARCHAR"),
-        ("CHANNEL", "VARCHAR"),
-        ("CAMPAIGN_NAME", "VARCHAR"),
-        ("CONTACT_LIST_ID", "VARCHAR"),
-        ("ACTIVE", "BOOLEAN"),
-        ("UPDATED_AT", TS),
-    ),
+    "list_automation_config": LIST_AUTOMATION_CONFIG,
+    # BI-2584's daily snapshot of that config.
+    "config_history": (("SNAPSHOT_DATE", "DATE"), *LIST_AUTOMATION_CONFIG),
     "outbound_lists": (
         ("BUSINESS_DATE", "DATE"),
         ("LIST_NAME", "VARCHAR"),
