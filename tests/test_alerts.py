@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import http.server
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -25,16 +24,12 @@ from console.settings import DEFAULT_SETTINGS, load_settings
 from console.status import DayReads, day_status
 from console.store import StateStore, outbox
 from console.worker import WorkerStatus
+from tests.conftest import free_port
 from tests.enginekit import make_env
 from tests.test_status_pages import record_run
 
 DAY = dt.date(2026, 11, 24)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Mailbox:

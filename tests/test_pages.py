@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,17 +26,13 @@ from console.clock import ET, SystemClock, at_et, business_date, is_business_day
 from console.settings import Adapters, build_adapters, load_settings
 from console.store import runs, task_runs
 from console.ui import views
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["Home.py", *sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))]
 HISTORY_DAYS = 30
 SEED_DAYS = 5
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stack_env(data_dir: Path, port: int) -> dict[str, str]:
