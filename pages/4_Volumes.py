@@ -9,8 +9,7 @@ import streamlit as st
 
 from console import volumes
 from console.clock import last_business_days
-from console.status import day_status
-from console.ui import charts, queries, views
+from console.ui import cached, charts, queries, views
 from console.ui.frame import frame, guarded
 
 page = frame("Volumes", ":material/bar_chart:")
@@ -21,13 +20,6 @@ checks = page.settings.checks
 def history(_adapters: object, start: dt.date, end: dt.date, source: str) -> pd.DataFrame:
     """Aggregate rows, cached per range and warehouse; ``_adapters`` is not hashed."""
     return queries.volume_history(_adapters, start, end)
-
-
-@st.cache_data(ttl=60, show_spinner="Reading the lists…")
-def day_lists(_adapters: object, day: dt.date, source: str) -> tuple[pd.DataFrame, str | None]:
-    """The date's lists (read fresh from the list rows of that one date) and any warehouse error."""
-    status = day_status(_adapters, day, page.clock)  # type: ignore[arg-type]
-    return status.lists, status.warehouse_error
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -66,7 +58,8 @@ def trend_view(_table: pd.DataFrame, key: tuple, lists: tuple[str, ...], channel
 
 lists_today = pd.DataFrame()
 with guarded():
-    lists_today, warehouse_error = day_lists(page.adapters, page.day, page.adapters.warehouse.label)
+    reads = cached.day_reads(page.adapters, page.day, page.clock)  # the status pages' shared read of the day
+    lists_today, warehouse_error = reads.lists, reads.warehouse_error
     st.subheader(f"Lists generated for {page.day}")
     note = views.warehouse_note(warehouse_error)
     if note:
