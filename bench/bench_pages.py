@@ -94,7 +94,8 @@ def main() -> None:
             os.environ.pop(key, None)
 
         from console.adapters.embedded_warehouse import WarehouseServer
-        from console.settings import build_adapters, load_settings
+        from console.app import build_adapters
+        from console.settings import load_settings
 
         settings = dataclasses.replace(load_settings(), demo_accounts=args.accounts)
         server = WarehouseServer(settings)

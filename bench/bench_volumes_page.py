@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> None:
     from streamlit.testing.v1 import AppTest
 
     from console import volumes
+    from console.app import build_adapters
     from console.clock import SystemClock, last_business_days
     from console.demo import history_end
-    from console.settings import build_adapters, load_settings
+    from console.settings import load_settings
     from jobs.common import values_frame
     from jobs.demo import seed
 

@@ -44,8 +44,9 @@ def main() -> None:
 
 def run(args: argparse.Namespace, warehouse_pid: int) -> None:
     from console import demo
+    from console.app import build_adapters
     from console.clock import SystemClock, next_business_day
-    from console.settings import build_adapters, load_settings
+    from console.settings import load_settings
 
     settings = dataclasses.replace(load_settings(), demo_accounts=args.accounts)
     adapters = build_adapters(settings)

@@ -36,7 +36,8 @@ def _date(text: str) -> dt.date:
 
 
 def _adapters():  # type: ignore[no-untyped-def]
-    from console.settings import build_adapters, load_settings
+    from console.app import build_adapters
+    from console.settings import load_settings
 
     return build_adapters(load_settings())
 
@@ -150,8 +151,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check every configured system; exit 1 if one is unreachable."""
+    from console.app import build_adapters
     from console.doctor import resolved_settings, run_checks
-    from console.settings import build_adapters, load_settings
+    from console.settings import load_settings
 
     settings = load_settings()
     checks = run_checks(settings, build_adapters(settings))
@@ -224,7 +226,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Warehouse + worker + UI together; Ctrl-C stops all three."""
     from console import demo
     from console.adapters.embedded_warehouse import is_listening
-    from console.settings import build_adapters, load_settings
+    from console.app import build_adapters
+    from console.settings import load_settings
 
     settings = load_settings()
     adapters = build_adapters(settings)

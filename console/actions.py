@@ -15,11 +15,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from console import audit
+from console.adapters.protocols import Adapters
 from console.auth import User, allowed, authorise
 from console.clock import ET, at_et
 from console.errors import ConsoleError, InvalidRequest, NotAuthorised
 from console.model import RERUNNABLE, ActionResult, Run
-from console.settings import Adapters
 
 KINDS = {
     "repair": ("repair", "Rerun failed tasks and their dependents"),

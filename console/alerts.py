@@ -25,7 +25,7 @@ from console.model import TaskState
 from console.store import alerts, outbox
 
 if TYPE_CHECKING:
-    from console.settings import Adapters
+    from console.adapters.protocols import Adapters
     from console.status import DayStatus
 
 WARNING, CRITICAL = "warning", "critical"

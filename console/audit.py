@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from console.store import StateStore, audit_log
+from console.adapters.protocols import StateStore
+from console.store import audit_log
 
 
 def record(store: StateStore, actor: str, role: str, action: str, outcome: str, *,

@@ -23,15 +23,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from console import audit
+from console.adapters.protocols import StateStore
 from console.auth import User, authorise
 from console.clock import ET, at_et, hhmm
 from console.errors import InvalidRequest, NotFound
 from console.model import TaskState
-from console.store import StateStore, checklist_events
+from console.store import checklist_events
 from console.workflow import short_key
 
 if TYPE_CHECKING:
-    from console.settings import Adapters, ChecklistItem
+    from console.adapters.protocols import Adapters
+    from console.settings import ChecklistItem
     from console.status import DayStatus
 
 PASS, FAIL, PENDING = "pass", "fail", "pending"

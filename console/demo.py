@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from console.adapters.protocols import Adapters
 from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
 from console.clock import business_days as business_days_between
 from console.errors import InvalidRequest
-from console.settings import Adapters
 from console.store import demo_meta, repairs, runs, task_runs
 from jobs.demo.anomalies import ANOMALIES, Anomaly
 

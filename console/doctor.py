@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from console.adapters.databricks import DatabricksEngine
+from console.adapters.protocols import Adapters
 from console.errors import ConsoleError
-from console.settings import Adapters, Settings, redacted, snowflake_connection
+from console.settings import Settings, redacted, snowflake_connection
 
 logger = logging.getLogger(__name__)
 WAREHOUSE_WAIT = 20.0  # seconds: a Snowflake login can be slow, but doctor must end
@@ -75,12 +77,12 @@ def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
     checks.append(_run("warehouse", warehouse, fix, wait=WAREHOUSE_WAIT))
 
     engine = adapters.engine
-    if engine.kind == "databricks":
+    if isinstance(engine, DatabricksEngine):
         checks.append(_run("workflow engine", engine.check,
                            "Set DATABRICKS_HOST and DATABRICKS_TOKEN (or [databricks] profile), and deploy the job "
                            "with `python -m console deploy-job`."))
     else:
-        checks.append(Check("workflow engine", True, "local engine (runs the jobs/ tasks in the worker process)"))
+        checks.append(Check("workflow engine", True, engine.label))
 
     smtp = settings.secrets.get("smtp")
     if isinstance(smtp, dict) and smtp.get("host"):

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from console.settings import Adapters
+from console.adapters.protocols import Adapters
 from console.store import outbox
 
 logger = logging.getLogger(__name__)

@@ -18,10 +18,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from console.adapters.protocols import Adapters
 from console.clock import Clock, SystemClock, at_et
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
 from console.quality import GENESYS, CheckResult, DayFacts, read_day, run_checks
-from console.settings import Adapters, Settings
+from console.settings import Settings
 from console.store import reconcile_rows, reconcile_runs
 
 logger = logging.getLogger(__name__)

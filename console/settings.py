@@ -1,7 +1,7 @@
 """Typed settings from ``console.toml`` and secrets, validated at start-up.
 
 A missing or malformed key raises one ``ConfigError`` that names the file, the key and the expected form.
-``build_adapters`` is the one place that picks the embedded or the production stack.
+This module only reads and validates; ``console.app.build_adapters`` turns settings into the adapter set.
 """
 
 from __future__ import annotations
@@ -360,10 +360,13 @@ def _alerts(r: _Reader) -> dict[str, Any]:
     return out
 
 
+# The automatic checks a checklist item can be bound to; console.checklist.CHECKS implements exactly these.
+CHECKLIST_CHECKS = ("workflow_succeeded", "no_task_failures", "list_counts", "genesys_upload", "campaign_activation",
+                    "results_export", "volume_matching", "open_alerts")
+
+
 def _checklist(path: Path, doc: dict[str, Any]) -> tuple[ChecklistItem, ...]:
     """``[[checklist]]`` groups; an unknown automatic check or a duplicate item fails here, at start-up."""
-    from console.checklist import CHECKS  # the registry lives with the checks
-
     groups = doc.get("checklist")
     if not isinstance(groups, list) or not groups:
         raise _Reader(path, doc).fail("", "[[checklist]]", "an array of tables with group, due and items", groups)
@@ -381,9 +384,9 @@ def _checklist(path: Path, doc: dict[str, Any]) -> tuple[ChecklistItem, ...]:
             if not isinstance(item, dict) or not isinstance(item.get("item"), str) or not item["item"].strip():
                 raise sub.fail(where, "item", "the item's text", item)
             check = str(item.get("check", ""))
-            if check and check not in CHECKS:
-                raise sub.fail(where, "check", f"one of {', '.join(sorted(CHECKS))} or \"\" (checked by a person)",
-                               check)
+            if check and check not in CHECKLIST_CHECKS:
+                raise sub.fail(where, "check",
+                               f"one of {', '.join(sorted(CHECKLIST_CHECKS))} or \"\" (checked by a person)", check)
             entry = ChecklistItem(item_key(item["item"]), name, due, label, item["item"].strip(), check,
                                   str(item.get("link", "")))
             if any(e.key == entry.key for e in out):
@@ -480,65 +483,3 @@ def redacted(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redacted(v)) for k, v in value.items()}
     return value
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The one place that picks the embedded or the production stack.
-
-
-@dataclass
-class Adapters:
-    """Everything the pages, the worker and the CLI talk to, built once from settings."""
-
-    settings: Settings
-    mode: str  # "embedded" | "production"
-    spec: Any  # console.workflow.WorkflowSpec
-    store: Any  # console.store.StateStore
-    warehouse: Any  # console.adapters.warehouse.Warehouse
-    engine: Any  # console.adapters.local_engine.LocalEngine (Databricks adapter in production)
-
-    @property
-    def is_demo(self) -> bool:
-        return self.mode == "embedded"
-
-    def task_context(self, session: Any, business_date: Any, task_key: str = "", run_id: int | None = None,
-                     start_date: Any = None) -> Any:
-        from jobs.context import TaskContext
-
-        return TaskContext(session=session, business_date=business_date, tables=self.settings.tables,
-                           sftp_outbox=self.settings.sftp_outbox, sftp_inbox=self.settings.sftp_inbox,
-                           task_key=self.spec.task(task_key).short_key if task_key else "", run_id=run_id,
-                           start_date=start_date)
-
-
-def build_adapters(settings: Settings) -> Adapters:
-    """Build the whole adapter set. Nothing else reads the mode."""
-    from console.adapters.local_engine import LocalEngine
-    from console.adapters.warehouse import Warehouse
-    from console.store import StateStore
-    from console.workflow import load_workflow
-
-    mode = resolve_mode(settings)
-    spec = load_workflow(settings.workflow_spec)
-    store = StateStore(settings.resolved_state_url)
-    if mode == "embedded":
-        from console.adapters import embedded_warehouse
-
-        warehouse = Warehouse(lambda: embedded_warehouse.open_session(settings),
-                              f"embedded warehouse ({settings.warehouse_host}:{settings.warehouse_port})")
-    else:
-        from console.adapters import snowflake
-
-        conn = snowflake_connection(settings) or {}
-        warehouse = Warehouse(lambda: snowflake.open_session(settings, conn),
-                              f"Snowflake account {conn.get('account', '?')}")
-    adapters = Adapters(settings=settings, mode=mode, spec=spec, store=store, warehouse=warehouse, engine=None)
-    engine = settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
-    if engine == "databricks":
-        from console.adapters.databricks import DatabricksEngine
-
-        adapters.engine = DatabricksEngine(store, spec, settings.databricks, connect_early=True)
-    else:
-        adapters.engine = LocalEngine(store, spec, warehouse, context_factory=adapters.task_context,
-                                      max_parallel=settings.max_parallel_tasks)
-    return adapters

@@ -17,11 +17,11 @@ import pandas as pd
 
 from console import checklist, pipeline_data
 from console import eta as eta_module
+from console.adapters.protocols import Adapters
 from console.clock import ET, Clock, SystemClock, at_et, business_date, hhmm, is_business_day, last_business_days
 from console.errors import ConsoleError, InvalidRequest
 from console.eta import Eta
 from console.model import Run, TaskState
-from console.settings import Adapters
 from console.timeline import AT_RISK, DONE, FAILED, LATE, DayFacts, MilestoneState, milestone_states
 from console.worker import WorkerStatus, worker_status
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from console.adapters.protocols import Adapters
 from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day
 from console.errors import WorkerLocked
-from console.settings import Adapters
 from console.store import job_events, worker_heartbeat
 
 logger = logging.getLogger(__name__)

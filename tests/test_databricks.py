@@ -329,8 +329,8 @@ def test_doctor_names_an_unreachable_workspace(env: SimpleNamespace) -> None:
 
 # ------------------------------------------------------------------------------------------------ settings
 def test_databricks_settings_are_validated_and_pick_the_engine(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.app import build_adapters
     from console.errors import ConfigError
-    from console.settings import build_adapters
 
     text = DEFAULT_SETTINGS.read_text()
     path = tmp_path / "console.toml"

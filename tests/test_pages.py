@@ -22,8 +22,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from console import demo
+from console.adapters.protocols import Adapters
+from console.app import build_adapters
 from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
-from console.settings import Adapters, build_adapters, load_settings
+from console.settings import load_settings
 from console.store import runs, task_runs
 from console.ui import views
 from tests.conftest import free_port

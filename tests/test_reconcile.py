@@ -18,9 +18,10 @@ import pytest
 from snowflake.snowpark import functions as F
 
 from console import reconcile, volumes
+from console.app import build_adapters
 from console.clock import FrozenClock, at_et, last_business_days
 from console.quality import FAIL, PASS, run_checks
-from console.settings import Settings, build_adapters, load_settings
+from console.settings import Settings, load_settings
 from jobs.common import hash_bucket
 from jobs.demo.anomalies import by_kind
 

@@ -23,8 +23,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from console import demo
+from console.adapters.protocols import Adapters
 from console.clock import ET, FrozenClock, at_et, last_business_days
-from console.settings import Adapters
 from console.store import runs, task_runs
 from console.ui.frame import CLOCK_KEY
 from tests.test_pages import embedded_stack

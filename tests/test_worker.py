@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from console.adapters.protocols import Adapters
 from console.clock import ET, FrozenClock
 from console.errors import WorkerLocked
 from console.model import TaskState
-from console.settings import DEFAULT_SETTINGS, Adapters, load_settings
+from console.settings import DEFAULT_SETTINGS, load_settings
 from console.store import job_events
 from console.worker import acquire_lock, release_lock, run_worker, worker_status
 from tests.enginekit import make_env

@@ -521,7 +521,7 @@ class DatabricksEngine(ActionRequestLog):
             logger.info("repair of run %s was made although its call failed (repair %s)", run_id, repair_id)
         return f"Databricks is repairing run {run_id} (repair {repair_id}): {what} and their dependents rerun."
 
-    def process_requests(self, background: Callable[[Callable[[], None]], None] | None = None) -> int:
+    def process_requests(self, background: Callable[[Callable[[], None]], object] | None = None) -> int:
         """Nothing to do: in production an action is carried out by the API when it is submitted."""
         return 0
 

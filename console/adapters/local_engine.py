@@ -66,6 +66,7 @@ class LocalEngine(ActionRequestLog):
     """Executes and records workflow runs of one job spec."""
 
     kind = "local"
+    label = "local engine (runs the jobs/ tasks in the worker process)"
 
     def __init__(self, store: StateStore, spec: WorkflowSpec, warehouse: Warehouse | None = None,
                  context_factory: ContextFactory | None = None, max_parallel: int = 3,
@@ -117,6 +118,10 @@ class LocalEngine(ActionRequestLog):
             ).scalar()
         return self.get_run(run_id) if run_id is not None else None
 
+    def cluster_events(self, run: Run, limit: int = 50) -> list[dict[str, Any]]:
+        """Tasks run in the worker process here: there is no job cluster and so no cluster event."""
+        return []
+
     def task_history(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         """Final attempt of every task of the latest run per day (for medians, grids and ETAs)."""
         out = []
@@ -155,7 +160,7 @@ class LocalEngine(ActionRequestLog):
         return ActionResult(True, f"Requested: the worker will {kind} within seconds (request {request_id}).",
                             request_id, run_id)
 
-    def process_requests(self, background: Callable[[Callable[[], None]], None] | None = None) -> int:
+    def process_requests(self, background: Callable[[Callable[[], None]], object] | None = None) -> int:
         """Claim pending requests and carry them out; long work goes to ``background`` if given."""
         handled = 0
         while True:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from console.adapters.protocols import Adapters
 from console.doctor import resolved_settings
-from console.settings import Adapters
 from console.store import redact_url
 
 
@@ -14,7 +14,7 @@ def stack_and_settings(adapters: Adapters) -> None:
     with st.expander("Stack and settings (secrets redacted)", icon=":material/settings:"):
         st.markdown(f"- **Mode**: {adapters.mode}\n"
                     f"- **Warehouse**: {adapters.warehouse.label}\n"
-                    f"- **Workflow engine**: {getattr(adapters.engine, 'label', adapters.engine.kind)}\n"
+                    f"- **Workflow engine**: {adapters.engine.label}\n"
                     f"- **State DB**: {redact_url(adapters.store.url)}")
         st.json(resolved_settings(adapters.settings), expanded=False)
         st.caption("`python -m console doctor` checks that each of these answers.")

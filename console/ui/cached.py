@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+from console.adapters.protocols import Adapters
 from console.model import Run
-from console.settings import Adapters
 from console.status import DayReads, DayStatus, day_status, keep_last_known, read_day, read_history
 from console.worker import WorkerStatus, worker_status
 

@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from console.adapters.protocols import Adapters
 from console.clock import last_business_days
 from console.clusters import DRIVER_EVENTS, meaning
 from console.model import Run
-from console.settings import Adapters
 from console.ui import cached
 from console.ui.fmt import duration, hhmm
 from console.ui.frame import guarded

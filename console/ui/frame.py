@@ -18,10 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 import streamlit as st
 
+from console.adapters.protocols import Adapters
+from console.app import build_adapters
 from console.auth import User, signed_in_user
 from console.clock import ET, Clock, SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest, NotFound
-from console.settings import Adapters, Settings, build_adapters, load_settings
+from console.settings import Settings, load_settings
 from console.status import DayStatus, check_date
 from console.ui import cached, views
 from console.ui.fmt import OVERALL_MD, age, hhmm
