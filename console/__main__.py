@@ -126,10 +126,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     adapters = _adapters()
     day = check_date(args.date, SystemClock()) if args.date else None
     from console import alerts
+    from console.facts import alert_rows
 
     status = day_status(adapters, day)
     data = status.to_json()
-    data["alerts"] = alerts.to_json(alerts.listing(adapters, status.business_date, status.business_date))
+    data["alerts"] = alerts.to_json(alert_rows(adapters, status.business_date, status.business_date))
     if args.json:
         from console.reconcile import status_sections  # checks, reconciliation, anomalies
 

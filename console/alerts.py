@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from console import audit
+from console import audit, notify
 from console.auth import User, authorise
-from console.clock import at_et, business_date, hhmm
+from console.clock import FrozenClock, at_et, business_date, hhmm
 from console.errors import InvalidRequest, NotFound
+from console.facts import alert_rows, stored_reconciliation
 from console.model import TaskState
+from console.status import day_status
 from console.store import alerts, outbox
 
 if TYPE_CHECKING:
     from console.adapters.protocols import Adapters
-    from console.status import DayStatus
+    from console.verdict import DayStatus
 
 WARNING, CRITICAL = "warning", "critical"
 SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
@@ -272,25 +274,12 @@ def _change(adapters: Adapters, who: User, alert_id: int, action: str, text: str
                      business_date=row.business_date, target=row.key, conn=conn, detail={"note": text})
 
 
-def listing(adapters: Adapters, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    with adapters.store.connect() as conn:
-        rows = conn.execute(sa.select(alerts).where(alerts.c.business_date.between(start, end))
-                            .order_by(alerts.c.business_date.desc(), alerts.c.opened_at.desc())).all()
-    return [dict(r._mapping) for r in rows]
-
-
-def open_count(adapters: Adapters) -> int:
-    with adapters.store.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(alerts)
-                                .where(alerts.c.state != RESOLVED)).scalar() or 0)
-
-
 def digest(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:
     """Queue the day's digest once (returns whether it was queued now)."""
     settings = adapters.settings.alerts
     if not settings["digest"] or not settings["smtp"]["host"] or not settings["recipients"]:
         return False
-    rows = listing(adapters, day, day)
+    rows = alert_rows(adapters, day, day)
     if rows:
         lines = [f"- [{r['severity']}] {RULE_TITLES.get(r['rule'], r['rule'])}: {r['summary']} ({r['state']}"
                  + (f", acknowledged by {r['acknowledged_by']}" if r["acknowledged_by"] else "") + ")" for r in rows]
@@ -317,16 +306,11 @@ def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date |
     The worker runs it every few minutes and after each milestone; the UI runs it for ``worker_down`` only
     (``only``), since a worker that is down cannot report itself.
     """
-    from console import notify
-    from console.clock import FrozenClock
-    from console.status import day_status
 
     now = now or dt.datetime.now(dt.UTC)
     day = day or business_date(now, adapters.settings.day_rolls_at)
-    from console import reconcile
-
     status = status or day_status(adapters, day, FrozenClock(now))
-    found = conditions(adapters, status, reconcile.stored(adapters, day))
+    found = conditions(adapters, status, stored_reconciliation(adapters, day))
     if only is not None:
         found = [c for c in found if c.rule in only]
     counts = sync(adapters, day, found, now, rules=only)

@@ -17,6 +17,7 @@ from console.adapters.databricks import DatabricksEngine
 from console.adapters.protocols import Adapters
 from console.errors import ConsoleError
 from console.settings import Settings, redacted, snowflake_connection
+from console.store import redact_url
 
 logger = logging.getLogger(__name__)
 WAREHOUSE_WAIT = 20.0  # seconds: a Snowflake login can be slow, but doctor must end
@@ -53,7 +54,6 @@ def _run(system: str, body: Callable[[], str], fix: str, wait: float | None = No
 def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
     import sqlalchemy as sa
 
-    from console.store import redact_url
 
     checks = [Check("settings", True, f"{settings.source} (mode {adapters.mode}, engine {adapters.engine.kind})"),
               Check("workflow spec", True, f"{adapters.spec.path} ({adapters.spec.job_name}, "
@@ -98,7 +98,6 @@ def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
 
 def resolved_settings(settings: Settings) -> dict[str, Any]:
     """The settings and secrets as the console resolved them, every secret redacted."""
-    from console.store import redact_url
 
     shown: dict[str, Any] = {k: str(v) if not isinstance(v, dict | list | tuple | int | float | bool) else v
                              for k, v in settings.__dict__.items() if k not in ("secrets", "tables", "milestones",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+import pandas as pd
 
 
 class TaskState(StrEnum):
@@ -128,3 +131,80 @@ class ActionResult:
     request_id: int | None = None
     run_id: int | None = None
     duplicate: bool = False  # the same idempotency key was already requested: nothing new was queued
+
+
+# ------------------------------------------------------------------------------------------------ checks
+# A data-quality check's status: pass, warn (worth a look, not a failure), fail, n/a (not due or nothing to check).
+PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n/a"
+STATUSES = (PASS, WARN, FAIL, NA)
+
+
+@dataclass
+class CheckResult:
+    name: str  # a stable key, e.g. suppression_leaks
+    title: str  # what a person reads
+    status: str  # pass | warn | fail | n/a
+    evidence: str  # the finding in words
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "status": self.status, "evidence": self.evidence,
+                "numbers": self.numbers}
+
+
+# ------------------------------------------------------------------------------------------------ reconciliation
+# How a list's generated → accepted → exported counts compare (console.reconcile.classify).
+MATCHED, PENDING, MISMATCH = "matched", "pending", "mismatch"
+ROW_COLUMNS = ["LIST_NAME", "CHANNEL", "GENERATED", "SENT", "ACCEPTED", "EXPORTED", "STATUS", "REASON"]
+
+
+@dataclass
+class Reconciliation:
+    """A reconciliation of one date: the rows, the checks, and where it came from."""
+
+    business_date: dt.date
+    rows: pd.DataFrame
+    checks: list[CheckResult]
+    at: dt.datetime
+    run_id: int | None = None  # None: computed live, not stored
+    requested_by: str = ""
+    failure: dict[str, Any] | None = None  # the newest failed run, if newer than this result
+    rows_transferred: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pairs(self) -> int:
+        return len(self.rows)
+
+    @property
+    def matched(self) -> int:
+        return int((self.rows["STATUS"] == MATCHED).sum())
+
+    @property
+    def mismatches(self) -> pd.DataFrame:
+        return self.rows[self.rows["STATUS"] == MISMATCH]
+
+    @property
+    def match_rate(self) -> float | None:
+        return self.matched / self.pairs if self.pairs else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "business_date": self.business_date.isoformat(),
+            "at": self.at.isoformat(),
+            "run_id": self.run_id,
+            "requested_by": self.requested_by,
+            "match_rate": self.match_rate,
+            "lists": [{"list_name": r.LIST_NAME, "channel": r.CHANNEL, "generated": int(r.GENERATED),
+                       "uploaded": None if pd.isna(r.ACCEPTED) else int(r.ACCEPTED),
+                       "sent": None if pd.isna(r.SENT) else int(r.SENT), "exported": int(r.EXPORTED),
+                       "status": r.STATUS, "reason": r.REASON} for r in self.rows.itertuples()],
+            "checks": [c.to_json() for c in self.checks],
+            "failure": self.failure,
+        }
+
+
+# ------------------------------------------------------------------------------------------------ alerts
+# An alert's lifecycle states and severities (console.alerts).
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+WARNING, CRITICAL = "warning", "critical"

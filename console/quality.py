@@ -13,34 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from snowflake.snowpark import functions as F
 
 from console.clock import ET, at_et, business_days, hhmm
+from console.model import FAIL, NA, PASS, WARN, CheckResult
 from console.settings import Settings
 from console.volumes import day_anomalies
 
 logger = logging.getLogger(__name__)
 
 GENESYS = "GENESYS"  # outbound_lists.DESTINATION of the lists uploaded to Genesys
-PASS, WARN, FAIL, NA = "pass", "warn", "fail", "n/a"
-STATUSES = (PASS, WARN, FAIL, NA)
-
-
-@dataclass
-class CheckResult:
-    name: str  # a stable key, e.g. suppression_leaks
-    title: str  # what a person reads
-    status: str  # pass | warn | fail | n/a
-    evidence: str  # the finding in words
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "status": self.status, "evidence": self.evidence,
-                "numbers": self.numbers}
 
 
 # ------------------------------------------------------------------------------------------------ the day's facts

@@ -12,23 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
+from console import audit, volumes
 from console.adapters.protocols import Adapters
+from console.auth import authorise
 from console.clock import Clock, SystemClock, at_et
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
-from console.quality import GENESYS, CheckResult, DayFacts, read_day, run_checks
+from console.facts import stored_reconciliation
+from console.model import MATCHED, MISMATCH, PENDING, ROW_COLUMNS, Reconciliation
+from console.quality import GENESYS, DayFacts, read_day, run_checks
 from console.settings import Settings
 from console.store import reconcile_rows, reconcile_runs
 
 logger = logging.getLogger(__name__)
 
-MATCHED, PENDING, MISMATCH = "matched", "pending", "mismatch"
-ROW_COLUMNS = ["LIST_NAME", "CHANNEL", "GENERATED", "SENT", "ACCEPTED", "EXPORTED", "STATUS", "REASON"]
 
 
 def _pct(part: float, whole: float) -> str:
@@ -95,52 +95,6 @@ def reconcile_counts(facts: DayFacts, settings: Settings, now: dt.datetime) -> p
     return frame
 
 
-@dataclass
-class Reconciliation:
-    """A reconciliation of one date: the rows, the checks, and where it came from."""
-
-    business_date: dt.date
-    rows: pd.DataFrame
-    checks: list[CheckResult]
-    at: dt.datetime
-    run_id: int | None = None  # None: computed live, not stored
-    requested_by: str = ""
-    failure: dict[str, Any] | None = None  # the newest failed run, if newer than this result
-    rows_transferred: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def pairs(self) -> int:
-        return len(self.rows)
-
-    @property
-    def matched(self) -> int:
-        return int((self.rows["STATUS"] == MATCHED).sum())
-
-    @property
-    def mismatches(self) -> pd.DataFrame:
-        return self.rows[self.rows["STATUS"] == MISMATCH]
-
-    @property
-    def match_rate(self) -> float | None:
-        return self.matched / self.pairs if self.pairs else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "business_date": self.business_date.isoformat(),
-            "at": self.at.isoformat(),
-            "run_id": self.run_id,
-            "requested_by": self.requested_by,
-            "match_rate": self.match_rate,
-            "lists": [{"list_name": r.LIST_NAME, "channel": r.CHANNEL, "generated": int(r.GENERATED),
-                       "uploaded": None if pd.isna(r.ACCEPTED) else int(r.ACCEPTED),
-                       "sent": None if pd.isna(r.SENT) else int(r.SENT), "exported": int(r.EXPORTED),
-                       "status": r.STATUS, "reason": r.REASON} for r in self.rows.itertuples()],
-            "checks": [c.to_json() for c in self.checks],
-            "failure": self.failure,
-        }
-
-
 def compute(session: Any, settings: Settings, day: dt.date, now: dt.datetime) -> Reconciliation:
     """Reconciliation and quality checks for ``day`` as seen at ``now`` (reads only)."""
     facts = read_day(session, settings, day)
@@ -157,7 +111,6 @@ def reconcile_day(adapters: Adapters, day: dt.date, user: str, trigger: str = "M
     Also refreshes the day's row of the daily volume aggregate. A failure is recorded on the run and
     raised as a console error; the date's previous result stays its current one.
     """
-    from console import volumes
 
     clock = clock or SystemClock()
     now = clock.now()
@@ -198,8 +151,6 @@ def reconcile_day(adapters: Adapters, day: dt.date, user: str, trigger: str = "M
 
 def request_reconcile(adapters: Adapters, who: Any, day: dt.date, clock: Clock | None = None) -> Reconciliation:
     """A person's "run it now": operator and up, audited with its outcome."""
-    from console import audit
-    from console.auth import authorise
 
     authorise(who, "tick")
     try:
@@ -213,48 +164,9 @@ def request_reconcile(adapters: Adapters, who: Any, day: dt.date, clock: Clock |
     return result
 
 
-def stored(adapters: Adapters, day: dt.date) -> Reconciliation | None:
-    """The newest stored successful reconciliation of ``day`` (with the newest failure after it), or None."""
-    with adapters.store.connect() as conn:
-        runs = conn.execute(sa.select(reconcile_runs).where(reconcile_runs.c.business_date == day)
-                            .order_by(reconcile_runs.c.id.desc())).all()
-        good = next((r for r in runs if r.status == "succeeded"), None)
-        failed = next((r for r in runs if r.status == "failed" and (good is None or r.id > good.id)), None)
-        failure = {"run_id": failed.id, "at": failed.started_at.isoformat(), "requested_by": failed.requested_by,
-                   "message": failed.message} if failed else None
-        if good is None:
-            if failed is None:
-                return None
-            empty = pd.DataFrame(columns=ROW_COLUMNS)
-            return Reconciliation(day, empty, [], failed.started_at, None, failed.requested_by, failure)
-        rows = conn.execute(sa.select(reconcile_rows).where(reconcile_rows.c.run_id == good.id)
-                            .order_by(reconcile_rows.c.list_name, reconcile_rows.c.channel)).all()
-    frame = pd.DataFrame([[r.list_name, r.channel, r.generated, r.sent, r.accepted, r.exported, r.status, r.reason]
-                          for r in rows], columns=ROW_COLUMNS)
-    for column in ("SENT", "ACCEPTED"):
-        frame[column] = frame[column].astype("Int64")
-    checks = [CheckResult(**c) for c in json.loads(good.checks or "[]")]
-    return Reconciliation(day, frame, checks, good.started_at, good.id, good.requested_by, failure)
-
-
-HISTORY_COLUMNS = ["BUSINESS_DATE", "MATCH_RATE", "MATCHED", "PAIRS", "GENERATED", "EXPORTED", "RUN_AT"]
-
-
-def history(adapters: Adapters, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Per business date from ``start`` to ``end``: the newest successful run's match rate."""
-    with adapters.store.connect() as conn:
-        rows = conn.execute(sa.select(reconcile_runs).where(
-            reconcile_runs.c.business_date >= start, reconcile_runs.c.business_date <= end,
-            reconcile_runs.c.status == "succeeded").order_by(reconcile_runs.c.id)).all()
-    newest = {r.business_date: r for r in rows}
-    records = [[d, (r.matched / r.pairs) if r.pairs else None, r.matched, r.pairs, r.generated, r.exported,
-                r.started_at] for d, r in sorted(newest.items())]
-    return pd.DataFrame(records, columns=HISTORY_COLUMNS)
-
-
 def current(adapters: Adapters, day: dt.date, clock: Clock | None = None) -> Reconciliation:
     """What to show for ``day``: the stored result, or a live computation (not stored) when none exists."""
-    kept = stored(adapters, day)
+    kept = stored_reconciliation(adapters, day)
     if kept is not None and kept.run_id is not None:
         return kept
     now = (clock or SystemClock()).now()

@@ -18,9 +18,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from console import alerts, demo
+from console.adapters.local_engine import executor_id
 from console.adapters.protocols import Adapters
 from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day
 from console.errors import WorkerLocked
+from console.reconcile import reconcile_day
 from console.store import job_events, worker_heartbeat
 
 logger = logging.getLogger(__name__)
@@ -45,38 +48,6 @@ def _rt() -> _Runtime:
 
 
 # ------------------------------------------------------------------------------------------------ heartbeat/lock
-@dataclass
-class WorkerStatus:
-    alive: bool
-    owner: str | None
-    beat_at: dt.datetime | None
-    age_seconds: float | None
-    message: str
-
-
-def worker_status(adapters: Adapters, now: dt.datetime | None = None) -> WorkerStatus:
-    """Whether a worker is beating on this store, for the page frame and ``status``."""
-    now = now or dt.datetime.now(dt.UTC)
-    try:
-        with adapters.store.connect() as conn:
-            row = conn.execute(sa.select(worker_heartbeat)).first()
-    except sa.exc.SQLAlchemyError as exc:
-        logger.warning("worker heartbeat read failed: %s", exc)
-        cause = type(getattr(exc, "orig", None) or exc).__name__
-        return WorkerStatus(False, None, None, None,
-                            f"The state store cannot be read ({cause}), so the worker's heartbeat is unknown.")
-    if row is None:
-        return WorkerStatus(False, None, None, None, "The worker has never run on this state store.")
-    age = (now - row.beat_at).total_seconds()
-    stale = adapters.settings.thresholds["heartbeat_stale_seconds"]
-    if row.status == "stopped":
-        return WorkerStatus(False, row.owner, row.beat_at, age, "The worker is stopped.")
-    if age > stale:
-        return WorkerStatus(False, row.owner, row.beat_at, age,
-                            f"No worker heartbeat for {int(age)} s: the worker is down or stuck.")
-    return WorkerStatus(True, row.owner, row.beat_at, age, f"Worker alive (heartbeat {int(age)} s ago).")
-
-
 def acquire_lock(adapters: Adapters, owner: str, now: dt.datetime) -> None:
     """Take the one-worker-per-store lock, or raise ``WorkerLocked`` naming the holder."""
     stale_before = now - dt.timedelta(seconds=adapters.settings.thresholds["heartbeat_stale_seconds"])
@@ -153,7 +124,7 @@ def prepare_sources() -> None:
     """Embedded stack: the upstream feeds of the day (loan-tape load, SFTP drop) before 06:00."""
     day = _today()
     if day is not None and _rt().adapters.is_demo:
-        _record("prepare_sources", day, lambda: _demo().prepare_day(_rt().adapters, day))
+        _record("prepare_sources", day, lambda: demo.prepare_day(_rt().adapters, day))
 
 
 def trigger_workflow() -> None:
@@ -164,7 +135,7 @@ def trigger_workflow() -> None:
     def body() -> str:
         adapters = _rt().adapters
         if adapters.is_demo:
-            _demo().prepare_day(adapters, day)
+            demo.prepare_day(adapters, day)
         run = adapters.engine.trigger(day, SYSTEM_USER, trigger="SCHEDULE")
         run = adapters.engine.execute(run.run_id)
         return f"run {run.run_id} {run.state.label}"
@@ -176,18 +147,17 @@ def trigger_workflow() -> None:
 def genesys_upload() -> None:
     day = _today()
     if day is not None and _rt().adapters.is_demo:
-        _record("genesys_upload", day, lambda: _demo().genesys_upload(_rt().adapters, day))
+        _record("genesys_upload", day, lambda: demo.genesys_upload(_rt().adapters, day))
 
 
 def results_export() -> None:
     day = _today()
     if day is not None and _rt().adapters.is_demo:
-        _record("results_export", day, lambda: _demo().results_export(_rt().adapters, day))
+        _record("results_export", day, lambda: demo.results_export(_rt().adapters, day))
 
 
 def evaluate_alerts() -> None:
     """The alert rules for today's business date, the digest when due, and delivery of the outbox."""
-    from console import alerts
 
     rt = _rt()
     now = rt.clock.now()
@@ -201,18 +171,10 @@ def reconcile() -> None:
         return
 
     def body() -> str:
-        from console.reconcile import reconcile_day
-
         result = reconcile_day(_rt().adapters, day, SYSTEM_USER, trigger="SCHEDULE", clock=_rt().clock)
         return f"{result.matched} of {result.pairs} lists matched"
 
     _record("reconcile", day, body)
-
-
-def _demo() -> Any:
-    from console import demo
-
-    return demo
 
 
 def catch_up() -> None:
@@ -226,7 +188,6 @@ def catch_up() -> None:
     if now >= at_et(day, schedules["workflow"]) and rt.adapters.engine.run_for_date(day) is None:
         trigger_workflow()
     if rt.adapters.is_demo:
-        demo = _demo()
         if now >= at_et(day, schedules["genesys_upload"]) and not demo.uploaded(rt.adapters, day):
             genesys_upload()
         if now >= at_et(day, schedules["results_export"]) and not demo.exported(rt.adapters, day):
@@ -287,7 +248,6 @@ def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
 def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.Event | None = None) -> None:
     """Run the worker until Ctrl-C / SIGTERM (or ``stop`` is set): lock, recover, catch up, schedule."""
     global _runtime
-    from console.adapters.local_engine import executor_id
 
     clock = clock or SystemClock()
     owner = executor_id()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console import auth, checklist
+from console import auth, checklist, checklist_actions
 from console.errors import ConsoleError
 from console.ui import cached, views
 from console.ui.fmt import hhmm
@@ -61,7 +61,7 @@ with guarded():
         st.success(flash, icon=":material/check:")
     if submitted:
         try:
-            result = checklist.act(page.adapters, page.who, page.day, key, action, note, status=status,
+            result = checklist_actions.act(page.adapters, page.who, page.day, key, action, note, status=status,
                                    now=status.now)
             cached.after_action()
             st.session_state[FLASH_KEY] = f"{result.item.text}: {result.state} · {result.evidence}"
@@ -85,7 +85,7 @@ with guarded():
             sign_note = st.text_input("Handoff note (optional)", max_chars=checklist.MAX_NOTE, disabled=not may_sign)
             if st.form_submit_button("Sign off the day", disabled=not may_sign, icon=":material/verified:"):
                 try:
-                    checklist.sign_off(page.adapters, page.who, page.day, sign_note, now=status.now)
+                    checklist_actions.sign_off(page.adapters, page.who, page.day, sign_note, now=status.now)
                     cached.after_action()
                     st.rerun()
                 except ConsoleError as exc:

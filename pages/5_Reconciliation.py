@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from console import auth, reconcile
+from console import auth, facts, reconcile
 from console.clock import last_business_days
 from console.ui import charts
 from console.ui.frame import frame, guarded
@@ -23,7 +23,7 @@ def current(_adapters: object, day: dt.date, source: str) -> reconcile.Reconcili
 
 @st.cache_data(ttl=60, show_spinner=False)
 def history(_adapters: object, start: dt.date, end: dt.date, source: str) -> pd.DataFrame:
-    return reconcile.history(_adapters, start, end)  # type: ignore[arg-type]
+    return facts.reconciliation_history(_adapters, start, end)  # type: ignore[arg-type]
 
 
 def run_now() -> None:

@@ -16,14 +16,14 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from console import alerts, demo, notify
+from console import alerts, demo, facts, notify
 from console.auth import User
 from console.clock import FrozenClock, at_et, last_business_days
 from console.errors import InvalidRequest, NotAuthorised
+from console.facts import DayReads, WorkerStatus
 from console.settings import DEFAULT_SETTINGS, load_settings
-from console.status import DayReads, day_status
+from console.status import day_status
 from console.store import StateStore, outbox
-from console.worker import WorkerStatus
 from tests.conftest import free_port
 from tests.enginekit import make_env
 from tests.test_status_pages import record_run
@@ -115,7 +115,7 @@ def cycle(env, moment, **facts):
 
 def open_alerts(env, rule=None):
     """Open alerts of ``DAY`` (of one rule: runs executed here end at today's real time, after DAY's 08:00)."""
-    return [r for r in alerts.listing(env.adapters, DAY, DAY)
+    return [r for r in facts.alert_rows(env.adapters, DAY, DAY)
             if r["state"] != alerts.RESOLVED and rule in (None, r["rule"])]
 
 
@@ -194,7 +194,7 @@ def test_thirty_clean_days_raise_nothing_and_send_only_digests(env) -> None:
         status = status_at(env, moment, day=day)
         assert alerts.conditions(env.adapters, status) == [], day
         alerts.run_cycle(env.adapters, moment, day, status)
-    assert alerts.listing(env.adapters, days[0], days[-1]) == []
+    assert facts.alert_rows(env.adapters, days[0], days[-1]) == []
     assert len(env.box.messages) == 30
     assert all("a clean day" in m.get_content() for m in env.box.messages)
 
@@ -212,7 +212,7 @@ def test_acknowledge_and_resolve_need_an_operator_and_are_audited(env) -> None:
     with pytest.raises(InvalidRequest, match="needs a reason"):
         alerts.resolve(env.adapters, op, alert["id"], " ")
     alerts.resolve(env.adapters, op, alert["id"], "uploaded by hand at 09:20")
-    [row] = [r for r in alerts.listing(env.adapters, DAY, DAY) if r["rule"] == "upload_missing"]
+    [row] = [r for r in facts.alert_rows(env.adapters, DAY, DAY) if r["rule"] == "upload_missing"]
     assert (row["state"], row["acknowledged_by"], row["resolution"]) == (
         "resolved", "op@example.com", "uploaded by hand at 09:20")
     from console.store import audit_log
@@ -260,8 +260,8 @@ def test_smtp_down_then_back_delivers_each_once_across_a_worker_restart(tmp_path
 def test_mismatches_anomalies_and_failed_checks_from_the_stored_reconciliation(env) -> None:
     import pandas as pd
 
+    from console.model import ROW_COLUMNS, Reconciliation
     from console.quality import CheckResult
-    from console.reconcile import ROW_COLUMNS, Reconciliation
 
     env.engine.execute(env.engine.trigger(DAY, "scheduler").run_id)
     moment = at_et(DAY, "23:05")
@@ -283,7 +283,7 @@ def test_mismatches_anomalies_and_failed_checks_from_the_stored_reconciliation(e
         in mismatch.evidence
     for _ in range(10):
         alerts.sync(env.adapters, DAY, found, moment)
-    opened = [r for r in alerts.listing(env.adapters, DAY, DAY) if r["rule"] in (
+    opened = [r for r in facts.alert_rows(env.adapters, DAY, DAY) if r["rule"] in (
         "reconciliation_mismatch", "volume_anomaly", "quality_check")]
     assert len(opened) == 3
     notify.deliver(env.adapters, moment)

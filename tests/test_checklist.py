@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from console import actions, checklist
+from console import actions, checklist, checklist_actions, facts
 from console.auth import User
 from console.clock import FrozenClock, at_et
 from console.errors import ConfigError, InvalidRequest, NotAuthorised
+from console.facts import DayReads, WorkerStatus
 from console.settings import DEFAULT_SETTINGS, ROLES, load_settings
-from console.status import DayReads, day_status
+from console.status import day_status
 from console.store import audit_log, checklist_events
-from console.worker import WorkerStatus
 from tests.enginekit import make_env
 
 DAY = dt.date(2026, 11, 24)
@@ -56,7 +56,7 @@ def status_at(env, moment, day=DAY, uploaded=None, lists=LISTS):
                                                 ((1, 980), (2, 1010), (5, 1020))],
                                     "GR_SMS": [(DAY - dt.timedelta(days=d), n) for d, n in
                                                ((1, 390), (2, 410), (5, 405))]},
-                     checklist_events=checklist.read_events(env.store, day))
+                     checklist_events=facts.checklist_events_of(env.store, day))
     return day_status(env.adapters, day, FrozenClock(moment), reads=reads, history=[],
                       worker=WorkerStatus(True, "w", moment, 1.0, "alive"))
 
@@ -110,32 +110,32 @@ def test_tick_confirm_override_untick_and_na_follow_the_rules(env) -> None:
     op = user("operator")
     at_0905 = at_et(DAY, "09:05")
     status = status_at(env, at_0905)
-    ticked = checklist.act(env.adapters, op, DAY, TABLEAU, "tick", "dashboard green", status=status, now=at_0905)
+    ticked = checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", "dashboard green", status=status, now=at_0905)
     assert ticked.state == "ticked" and ticked.evidence == \
         "Ticked by operator@example.com at 09:05 ET: dashboard green"
     with pytest.raises(InvalidRequest, match=r"already ticked by operator@example\.com"):
-        checklist.act(env.adapters, op, DAY, TABLEAU, "tick", status=status, now=at_0905)
+        checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", status=status, now=at_0905)
     with pytest.raises(InvalidRequest, match="override and needs a reason"):
-        checklist.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", status=status, now=at_0905)
-    over = checklist.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", "uploaded by hand, log lags", status=status,
+        checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", status=status, now=at_0905)
+    over = checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", "uploaded by hand, log lags", status=status,
                          now=at_0905)
     assert over.state == "ticked" and over.evidence.startswith("Overridden (automatic fail)")
     with pytest.raises(InvalidRequest, match="needs a reason"):
-        checklist.act(env.adapters, op, DAY, UPLOAD_ITEM, "untick", status=status, now=at_0905)
-    back = checklist.act(env.adapters, op, DAY, UPLOAD_ITEM, "untick", "log arrived: it failed", status=status,
+        checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "untick", status=status, now=at_0905)
+    back = checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "untick", "log arrived: it failed", status=status,
                          now=at_0905)
     assert back.state == "auto-fail"
-    confirmed = checklist.act(env.adapters, op, DAY, WORKFLOW_ITEM, "confirm", status=status, now=at_0905)
+    confirmed = checklist_actions.act(env.adapters, op, DAY, WORKFLOW_ITEM, "confirm", status=status, now=at_0905)
     assert confirmed.state == "ticked" and confirmed.evidence.startswith("Confirmed by")
     with pytest.raises(InvalidRequest, match="no automatic result"):
-        checklist.act(env.adapters, op, DAY, VOLUMES, "confirm", status=status, now=at_0905)
-    na = checklist.act(env.adapters, op, DAY, VOLUMES, "na", "no uploads on this holiday", status=status,
+        checklist_actions.act(env.adapters, op, DAY, VOLUMES, "confirm", status=status, now=at_0905)
+    na = checklist_actions.act(env.adapters, op, DAY, VOLUMES, "na", "no uploads on this holiday", status=status,
                        now=at_0905)
     assert na.state == "n/a"
     with pytest.raises(InvalidRequest, match="in the future"):
-        checklist.act(env.adapters, op, DAY + dt.timedelta(days=1), TABLEAU, "tick", status=status, now=at_0905)
+        checklist_actions.act(env.adapters, op, DAY + dt.timedelta(days=1), TABLEAU, "tick", status=status, now=at_0905)
     with pytest.raises(Exception, match="no checklist item"):
-        checklist.act(env.adapters, op, DAY, "nope", "tick", status=status, now=at_0905)
+        checklist_actions.act(env.adapters, op, DAY, "nope", "tick", status=status, now=at_0905)
     with env.store.connect() as conn:
         audited = [r.action for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.id))]
     assert audited == ["checklist.tick", "checklist.override", "checklist.untick", "checklist.confirm",
@@ -154,7 +154,7 @@ def test_twenty_people_ticking_and_unticking_lose_nothing(env) -> None:
             item = items[(n + i) % len(items)]
             action = "tick" if (n + i) % 2 == 0 else "untick"
             try:
-                checklist.act(env.adapters, who, DAY, item, action, f"{who.name} #{i}", status=status, now=moment)
+                checklist_actions.act(env.adapters, who, DAY, item, action, f"{who.name} #{i}", status=status, now=moment)
                 done[(item, action)] += 1
             except InvalidRequest:
                 pass
@@ -179,11 +179,11 @@ def test_sign_off_once_and_the_day_report(env) -> None:
     succeeded_run(env)
     moment = at_et(DAY, "23:50")
     op = user("operator")
-    checklist.act(env.adapters, op, DAY, TABLEAU, "tick", "<b>green</b> | all good", now=moment,
+    checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", "<b>green</b> | all good", now=moment,
                   status=status_at(env, moment))
-    checklist.sign_off(env.adapters, op, DAY, "quiet day", now=moment)
+    checklist_actions.sign_off(env.adapters, op, DAY, "quiet day", now=moment)
     with pytest.raises(InvalidRequest, match="already signed off"):
-        checklist.sign_off(env.adapters, op, DAY, now=moment)
+        checklist_actions.sign_off(env.adapters, op, DAY, now=moment)
     status = status_at(env, moment)
     report = checklist.day_report(status, status.checklist, status.checklist_events, env.spec)
     text = report.markdown
@@ -213,7 +213,7 @@ def test_every_action_for_every_role(env) -> None:
     from console import alerts, reconcile
 
     alerts.sync(env.adapters, DAY, [alerts.Condition("upload_missing", DAY, "log", "critical", "s", "e")], moment)
-    alert_id = alerts.listing(env.adapters, DAY, DAY)[0]["id"]
+    alert_id = facts.alert_rows(env.adapters, DAY, DAY)[0]["id"]
     for role in ROLES:
         who = user(role)
         for action, least in need.items():
@@ -221,9 +221,9 @@ def test_every_action_for_every_role(env) -> None:
 
             def do(action=action, who=who):
                 if action == "tick":
-                    return checklist.act(env.adapters, who, DAY, TABLEAU, "tick", status=status, now=moment)
+                    return checklist_actions.act(env.adapters, who, DAY, TABLEAU, "tick", status=status, now=moment)
                 if action == "sign_off":
-                    return checklist.sign_off(env.adapters, who, DAY, now=moment)
+                    return checklist_actions.sign_off(env.adapters, who, DAY, now=moment)
                 if action == "acknowledge":
                     return alerts.acknowledge(env.adapters, who, alert_id, "seen", now=moment)
                 if action == "reconcile":
@@ -276,7 +276,7 @@ def test_an_unknown_automatic_check_stops_the_console_at_start(tmp_path) -> None
 
 
 def test_volume_matching_follows_the_stored_reconciliation_and_alerts_are_the_review_evidence(env) -> None:
-    from console.reconcile import ROW_COLUMNS, Reconciliation
+    from console.model import ROW_COLUMNS, Reconciliation
 
     succeeded_run(env)
     moment = at_et(DAY, "23:10")

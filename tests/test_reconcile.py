@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from snowflake.snowpark import functions as F
 
-from console import reconcile, volumes
+from console import facts, model, reconcile, volumes
 from console.app import build_adapters
 from console.clock import FrozenClock, at_et, last_business_days
 from console.quality import FAIL, PASS, run_checks
@@ -119,7 +119,7 @@ def test_clean_days_raise_no_flag_and_the_seeded_anomalies_are_named(history: Hi
             assert not failed, (day, failed)
             assert not mismatched, (day, mismatched)
             assert not [c for c in result.checks if c.status == "warn"], day
-            assert (result.rows["STATUS"] == reconcile.MATCHED).all()
+            assert (result.rows["STATUS"] == model.MATCHED).all()
             clean += 1
     assert clean >= 30
 
@@ -175,10 +175,10 @@ def test_a_list_missing_from_the_import_log(history: History) -> None:
                                                 & (F.col("LIST_NAME") == CALL_LIST))
         before = rows_by_list(history, now=at_et(day, "08:45"))
         after = rows_by_list(history)
-    assert before[CALL_LIST].STATUS == reconcile.PENDING and before[CALL_LIST].REASON.startswith("Not uploaded yet")
-    assert after[CALL_LIST].STATUS == reconcile.MISMATCH
+    assert before[CALL_LIST].STATUS == model.PENDING and before[CALL_LIST].REASON.startswith("Not uploaded yet")
+    assert after[CALL_LIST].STATUS == model.MISMATCH
     assert after[CALL_LIST].REASON.startswith("List not uploaded: no Genesys import-log row after 09:00")
-    assert {r.STATUS for name, r in after.items() if name != CALL_LIST} == {reconcile.MATCHED}
+    assert {r.STATUS for name, r in after.items() if name != CALL_LIST} == {model.MATCHED}
 
 
 def test_half_of_a_lists_results_missing_is_a_partial_export(history: History) -> None:
@@ -189,7 +189,7 @@ def test_half_of_a_lists_results_missing_is_a_partial_export(history: History) -
             & (hash_bucket("ACCOUNT_ID", modulo=2, salt="half") == 0))
         rows = rows_by_list(history)
     row = rows[CALL_LIST]
-    assert row.STATUS == reconcile.MISMATCH and row.REASON.startswith("Partial export: results for")
+    assert row.STATUS == model.MISMATCH and row.REASON.startswith("Partial export: results for")
     assert 0.4 < row.EXPORTED / row.ACCEPTED < 0.6
 
 
@@ -249,7 +249,7 @@ def test_reconcile_day_is_stored_and_a_failure_keeps_the_previous_result(history
     clock = FrozenClock(history.after())
     first = reconcile.reconcile_day(adapters, day, "ops@example.com", clock=clock)
     assert first.run_id is not None and first.match_rate == 1.0
-    kept = reconcile.stored(adapters, day)
+    kept = facts.stored_reconciliation(adapters, day)
     assert kept is not None and kept.run_id == first.run_id and kept.requested_by == "ops@example.com"
     assert kept.rows.equals(first.rows) or kept.rows.to_dict("records") == first.rows.to_dict("records")
     assert [c.name for c in kept.checks] == [c.name for c in first.checks]
@@ -260,10 +260,10 @@ def test_reconcile_day_is_stored_and_a_failure_keeps_the_previous_result(history
     with pytest.raises(Exception) as info:
         reconcile.reconcile_day(broken, day, "ops@example.com", clock=clock)
     assert "NOWHERE" in str(info.value) or "does not exist" in str(info.value).lower()
-    after = reconcile.stored(adapters, day)
+    after = facts.stored_reconciliation(adapters, day)
     assert after is not None and after.run_id == first.run_id and after.failure is not None
     assert after.failure["requested_by"] == "ops@example.com"
-    trend = reconcile.history(adapters, history.days[0], day)
+    trend = facts.reconciliation_history(adapters, history.days[0], day)
     assert list(trend["BUSINESS_DATE"]) == [day] and trend["MATCH_RATE"].iloc[0] == 1.0
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from console import reconcile
+from console import facts
 
 from .test_pages import Stack, app, frames, fresh_caches, running_stack, texts  # noqa: F401 (fresh_caches: autouse)
 
@@ -43,6 +43,6 @@ def test_reconciliation_page_runs_stores_and_shows_checks(stack: Stack) -> None:
     at.button(key="reconcile_now").click().run()
     assert not at.exception
     assert "Reconciled" in " ".join(s.value for s in at.success)
-    kept = reconcile.stored(stack.adapters, stack.failed_day)
+    kept = facts.stored_reconciliation(stack.adapters, stack.failed_day)
     assert kept is not None and kept.requested_by == stack.adapters.settings.local_user
     assert len(at.get("plotly_chart")) == 2  # funnel and the match-rate history

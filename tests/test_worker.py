@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from console.adapters.protocols import Adapters
 from console.clock import ET, FrozenClock
 from console.errors import WorkerLocked
+from console.facts import worker_status
 from console.model import TaskState
 from console.settings import DEFAULT_SETTINGS, load_settings
 from console.store import job_events
-from console.worker import acquire_lock, release_lock, run_worker, worker_status
+from console.worker import acquire_lock, release_lock, run_worker
 from tests.enginekit import make_env
 
 SATURDAY = dt.datetime(2026, 11, 28, 10, 0, tzinfo=ET)  # no scheduled job is due on a Saturday

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from console.errors import NotFound
 from console.model import ActionResult
 from console.store import StateStore, action_requests
 
@@ -40,8 +41,6 @@ class ActionRequestLog:
         return [dict(r._mapping) for r in rows]
 
     def request_status(self, request_id: int) -> dict[str, Any]:
-        from console.errors import NotFound
-
         with self._read() as conn:
             row = conn.execute(sa.select(action_requests).where(action_requests.c.id == request_id)).first()
         if row is None:

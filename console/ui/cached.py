@@ -9,14 +9,16 @@ person's action ``after_action()`` drops the entries that action changes.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import streamlit as st
 
+from console import alerts, facts, runbook
 from console.adapters.protocols import Adapters
+from console.facts import DayReads, WorkerStatus, keep_last_known, read_day, read_history, worker_status
 from console.model import Run
-from console.status import DayReads, DayStatus, day_status, keep_last_known, read_day, read_history
-from console.worker import WorkerStatus, worker_status
+from console.status import DayStatus, day_status
 
 DAY_TTL = 30  # seconds: as long as Home's refresh period, so N viewers cause the reads of one (bench_pages)
 HISTORY_TTL = 300  # durations of past days change only when a past day is rerun
@@ -80,9 +82,7 @@ def runs(adapters: Adapters, start: dt.date, end: dt.date) -> list[Run]:
 
 @st.cache_data(ttl=DAY_TTL, show_spinner=False)
 def _open_alerts(_adapters: Adapters, stack: str) -> int:
-    from console import alerts
-
-    return alerts.open_count(_adapters)
+    return facts.open_alert_count(_adapters)
 
 
 def open_alerts(adapters: Adapters) -> int:
@@ -91,9 +91,7 @@ def open_alerts(adapters: Adapters) -> int:
 
 @st.cache_data(ttl=DAY_TTL, show_spinner=False)
 def _alert_rows(_adapters: Adapters, stack: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    from console import alerts
-
-    return alerts.listing(_adapters, start, end)
+    return facts.alert_rows(_adapters, start, end)
 
 
 def alert_rows(adapters: Adapters, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
@@ -103,8 +101,6 @@ def alert_rows(adapters: Adapters, start: dt.date, end: dt.date) -> list[dict[st
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _evidence(_adapters: Adapters, stack: str, rule: str, day: dt.date) -> list[str]:
-    from console import runbook
-
     return runbook.live_evidence(_adapters, rule, day)
 
 
@@ -118,9 +114,7 @@ _WATCHED: dict[str, float] = {}
 
 def watchdog(adapters: Adapters, status: DayStatus) -> None:
     """A worker that is down cannot alert about itself: Home does it, at most once a minute per server."""
-    import time
 
-    from console import alerts
 
     stack = _stack(adapters)
     if status.worker is None or status.worker.alive or time.monotonic() - _WATCHED.get(stack, -1e9) < 60:

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from console.clock import ET
+from console import audit, volumes
+from console.clock import ET, business_days
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
 from console.store import demo_meta
 
@@ -50,7 +51,6 @@ def _warehouse(adapters: Any, what: str) -> Iterator[Any]:
 # ------------------------------------------------------------------------------------------------ volumes
 def volume_history(adapters: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Daily aggregate rows from ``start`` to ``end`` (``console.volumes``); built once when still empty."""
-    from console import volumes
 
     tables = adapters.settings.tables
     with _warehouse(adapters, f"the daily volumes table {tables.daily_volumes}") as session:
@@ -71,7 +71,6 @@ AUDIT_LOG_COLUMNS = ["When (ET)", "Who", "Role", "Action", "Outcome", "Business 
 
 def audit_frame(adapters: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
     """The audit log from ``start`` to ``end`` (ET calendar days, both included), newest first."""
-    from console import audit
 
     since = dt.datetime(start.year, start.month, start.day, tzinfo=ET)
     until = dt.datetime(end.year, end.month, end.day, tzinfo=ET) + dt.timedelta(days=1)
@@ -99,7 +98,6 @@ def demo_anomaly_dates(adapters: Any, anomalies: tuple[Any, ...]) -> list[tuple[
         meta = {r.key: json.loads(r.value) for r in conn.execute(sa.select(demo_meta))}
     if not meta.get("first_day") or not meta.get("days"):
         return [(None, a) for a in anomalies]
-    from console.clock import business_days
 
     first = dt.date.fromisoformat(meta["first_day"])
     built = business_days(first, first + dt.timedelta(days=int(meta["days"]) * 2 + 30))[: int(meta["days"])]

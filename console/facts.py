@@ -1,0 +1,237 @@
+"""The facts of a business date: every read the judgments, pages, checks and alerts work from.
+
+One place reads them: the engine's run and task history, the warehouse's lists, upload and export facts,
+the state DB's checklist events, stored reconciliation and alerts, and the worker's heartbeat. ``read_day``
+gathers a day's facts in one structure (``DayReads``), recording each failure as a message so a page stays
+up; the pages cache it and share it across sessions (``console/ui/cached.py``). Nothing here judges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from console import pipeline_data, volumes
+from console.adapters.protocols import Adapters, StateStore
+from console.clock import last_business_days
+from console.errors import ConsoleError
+from console.model import RESOLVED, ROW_COLUMNS, CheckResult, Reconciliation, Run
+from console.store import alerts, checklist_events, reconcile_rows, reconcile_runs, worker_heartbeat
+
+logger = logging.getLogger(__name__)
+
+# The list-count check compares a list with its counts over this many previous business days.
+COUNT_HISTORY_DAYS = 20
+
+LIST_COLUMNS = ["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"]
+
+
+@dataclass
+class DayReads:
+    """Everything read from the engine and the warehouse about one business date, and when."""
+
+    day: dt.date
+    read_at: dt.datetime
+    run: Run | None = None
+    lists: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LIST_COLUMNS))
+    upload_finished: dt.datetime | None = None
+    upload_lists: int = 0
+    export_landed: dt.datetime | None = None
+    export_rows: int = 0
+    warehouse_error: str | None = None
+    engine_error: str | None = None
+    stale_since: dt.datetime | None = None  # set when the engine was unreachable and this is the last good read
+    uploaded: dict[str, int] = field(default_factory=dict)  # records accepted per list (import log)
+    active_lists: list[tuple[str, str]] = field(default_factory=list)  # the Genesys config's active lists
+    recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)  # per list, previous days
+    checklist_events: list[Event] = field(default_factory=list)
+    state_error: str | None = None  # the checklist could not be read from the state store
+    reconciliation: Reconciliation | None = None  # the day's stored reconciliation, if any
+    open_alerts: list[dict[str, Any]] = field(default_factory=list)  # the day's alerts not resolved
+
+
+@dataclass(frozen=True)
+class Event:
+    item_key: str
+    seq: int
+    action: str
+    actor: str
+    role: str
+    at: dt.datetime
+    note: str
+    evidence: str
+
+
+@dataclass
+class WorkerStatus:
+    alive: bool
+    owner: str | None
+    beat_at: dt.datetime | None
+    age_seconds: float | None
+    message: str
+
+
+def worker_status(adapters: Adapters, now: dt.datetime | None = None) -> WorkerStatus:
+    """Whether a worker is beating on this store, for the page frame and ``status``."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        with adapters.store.connect() as conn:
+            row = conn.execute(sa.select(worker_heartbeat)).first()
+    except sa.exc.SQLAlchemyError as exc:
+        logger.warning("worker heartbeat read failed: %s", exc)
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        return WorkerStatus(False, None, None, None,
+                            f"The state store cannot be read ({cause}), so the worker's heartbeat is unknown.")
+    if row is None:
+        return WorkerStatus(False, None, None, None, "The worker has never run on this state store.")
+    age = (now - row.beat_at).total_seconds()
+    stale = adapters.settings.thresholds["heartbeat_stale_seconds"]
+    if row.status == "stopped":
+        return WorkerStatus(False, row.owner, row.beat_at, age, "The worker is stopped.")
+    if age > stale:
+        return WorkerStatus(False, row.owner, row.beat_at, age,
+                            f"No worker heartbeat for {int(age)} s: the worker is down or stuck.")
+    return WorkerStatus(True, row.owner, row.beat_at, age, f"Worker alive (heartbeat {int(age)} s ago).")
+
+
+def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -> DayReads:
+    """The engine's run and the warehouse's list, upload and export facts for ``day``; failures are recorded."""
+    reads = DayReads(day=day, read_at=now or dt.datetime.now(dt.UTC))
+    try:
+        reads.run = adapters.engine.run_for_date(day)
+    except ConsoleError as exc:
+        reads.engine_error = str(exc)
+    except Exception as exc:  # the state store or the Jobs API is down: say so, keep the page up
+        logger.warning("engine read for %s failed: %s", day, exc)
+        cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error: name that one
+        reads.engine_error = f"Could not reach the workflow engine: {type(cause).__name__}: {str(cause)[:200]}"
+    try:
+        with adapters.warehouse.session() as session:
+            tables = adapters.settings.tables
+            reads.lists = pipeline_data.list_counts(session, tables, day)
+            reads.upload_finished, reads.upload_lists = pipeline_data.upload_summary(session, tables, day)
+            reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
+            reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
+            reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
+            reads.recent_counts = _recent_counts(session, tables, day)
+    except ConsoleError as exc:
+        reads.warehouse_error = str(exc)
+    except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up
+        logger.warning("warehouse read for %s failed: %s", day, exc)
+        reads.warehouse_error = f"Could not read the warehouse: {type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        reads.checklist_events = checklist_events_of(adapters.store, day)
+        reads.reconciliation = stored_reconciliation(adapters, day)
+        reads.open_alerts = [a for a in alert_rows(adapters, day, day) if a["state"] != RESOLVED]
+    except Exception as exc:
+        logger.warning("checklist read for %s failed: %s", day, exc)
+        cause = getattr(exc, "orig", None) or exc
+        reads.state_error = f"Could not read the checklist: {type(cause).__name__}: {str(cause)[:200]}"
+    return reads
+
+
+def _recent_counts(session: Any, tables: Any, day: dt.date) -> dict[str, list[tuple[dt.date, int]]]:
+    """(date, records) per list over the business days before ``day``, from the daily volume aggregate (never
+    the raw list rows); empty when the aggregate is not there yet (the count check then lacks history)."""
+    days = last_business_days(day - dt.timedelta(days=1), COUNT_HISTORY_DAYS)
+    try:
+        frame = volumes.daily_volumes(session, tables, days[0], days[-1])
+    except Exception as exc:
+        logger.warning("daily volume aggregate not readable: %s", exc)
+        return {}
+    per_day = frame.groupby(["LIST_NAME", "BUSINESS_DATE"])["RECORDS"].sum()
+    out: dict[str, list[tuple[dt.date, int]]] = {}
+    for (name, when), records in per_day.items():
+        out.setdefault(str(name), []).append((when, int(records)))
+    return out
+
+
+def keep_last_known(reads: DayReads, memo: dict[dt.date, DayReads]) -> DayReads:
+    """When the engine cannot be reached, fall back to the last good engine read of the day (marked stale)."""
+    if reads.engine_error is None:
+        memo[reads.day] = reads
+        return reads
+    last = memo.get(reads.day)
+    if last is None:
+        return reads
+    return dataclasses.replace(reads, run=last.run, stale_since=last.read_at)
+
+
+def read_history(adapters: Adapters, day: dt.date) -> list[dict[str, Any]]:
+    """Task durations of the business days before ``day`` (the ETA's input); [] if the engine is down."""
+    days = last_business_days(day - dt.timedelta(days=1), int(adapters.settings.eta["history_days"]))
+    try:
+        return adapters.engine.task_history(days[0], days[-1])
+    except Exception as exc:
+        logger.warning("engine history read failed: %s", exc)
+        return []
+
+
+# ------------------------------------------------------------------------------------------------ state DB
+def checklist_events_of(store: StateStore, day: dt.date) -> list[Event]:
+    """Every checklist event of ``day`` (ticks, confirmations, sign-off), in order per item."""
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(checklist_events).where(checklist_events.c.business_date == day)
+                            .order_by(checklist_events.c.item_key, checklist_events.c.seq)).all()
+    return [Event(r.item_key, r.seq, r.action, r.actor, r.role, r.at, r.note, r.evidence) for r in rows]
+
+
+def stored_reconciliation(adapters: Adapters, day: dt.date) -> Reconciliation | None:
+    """The newest stored successful reconciliation of ``day`` (with the newest failure after it), or None."""
+    with adapters.store.connect() as conn:
+        runs = conn.execute(sa.select(reconcile_runs).where(reconcile_runs.c.business_date == day)
+                            .order_by(reconcile_runs.c.id.desc())).all()
+        good = next((r for r in runs if r.status == "succeeded"), None)
+        failed = next((r for r in runs if r.status == "failed" and (good is None or r.id > good.id)), None)
+        failure = {"run_id": failed.id, "at": failed.started_at.isoformat(), "requested_by": failed.requested_by,
+                   "message": failed.message} if failed else None
+        if good is None:
+            if failed is None:
+                return None
+            empty = pd.DataFrame(columns=ROW_COLUMNS)
+            return Reconciliation(day, empty, [], failed.started_at, None, failed.requested_by, failure)
+        rows = conn.execute(sa.select(reconcile_rows).where(reconcile_rows.c.run_id == good.id)
+                            .order_by(reconcile_rows.c.list_name, reconcile_rows.c.channel)).all()
+    frame = pd.DataFrame([[r.list_name, r.channel, r.generated, r.sent, r.accepted, r.exported, r.status, r.reason]
+                          for r in rows], columns=ROW_COLUMNS)
+    for column in ("SENT", "ACCEPTED"):
+        frame[column] = frame[column].astype("Int64")
+    checks = [CheckResult(**c) for c in json.loads(good.checks or "[]")]
+    return Reconciliation(day, frame, checks, good.started_at, good.id, good.requested_by, failure)
+
+
+HISTORY_COLUMNS = ["BUSINESS_DATE", "MATCH_RATE", "MATCHED", "PAIRS", "GENERATED", "EXPORTED", "RUN_AT"]
+
+
+def reconciliation_history(adapters: Adapters, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Per business date from ``start`` to ``end``: the newest successful run's match rate."""
+    with adapters.store.connect() as conn:
+        rows = conn.execute(sa.select(reconcile_runs).where(
+            reconcile_runs.c.business_date >= start, reconcile_runs.c.business_date <= end,
+            reconcile_runs.c.status == "succeeded").order_by(reconcile_runs.c.id)).all()
+    newest = {r.business_date: r for r in rows}
+    records = [[d, (r.matched / r.pairs) if r.pairs else None, r.matched, r.pairs, r.generated, r.exported,
+                r.started_at] for d, r in sorted(newest.items())]
+    return pd.DataFrame(records, columns=HISTORY_COLUMNS)
+
+
+def alert_rows(adapters: Adapters, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The alerts of the business dates ``start``..``end``, newest first."""
+    with adapters.store.connect() as conn:
+        rows = conn.execute(sa.select(alerts).where(alerts.c.business_date.between(start, end))
+                            .order_by(alerts.c.business_date.desc(), alerts.c.opened_at.desc())).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def open_alert_count(adapters: Adapters) -> int:
+    """Alerts of any date that are not resolved."""
+    with adapters.store.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(alerts)
+                                .where(alerts.c.state != RESOLVED)).scalar() or 0)
