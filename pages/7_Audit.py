@@ -6,6 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
+from console.clock import ET
 from console.ui import queries
 from console.ui.about import stack_and_settings
 from console.ui.frame import frame, guarded
@@ -14,7 +15,9 @@ page = frame("Audit", ":material/history:", pick_date=False)
 stack_and_settings(page.adapters)
 
 with guarded():
-    today = page.today
+    # Entries are filtered by the ET calendar day they happened on, so the range ends today in ET: after
+    # midnight the night shift's actions belong to the new calendar day even before the business date rolls.
+    today = page.now.astimezone(ET).date()
     left, middle, right = st.columns([1, 1, 1])
     chosen = left.date_input("Between (ET)", value=(today - dt.timedelta(days=30), today), max_value=today,
                              key="audit_range", format="YYYY-MM-DD")

@@ -116,10 +116,10 @@ def running_stack(data_dir: Path, seed_days: int = 0) -> Iterator[Stack]:
     run of the last history day, and ``seed_days`` days of the demo warehouse (none for today)."""
     with embedded_stack(data_dir) as (adapters, env):
         now = SystemClock().now()
-        day = business_date(now)
+        day = business_date(now, adapters.settings.day_rolls_at)  # the day the pages open on
         history = last_business_days(demo.history_end(now), HISTORY_DAYS)
         demo.record_history_runs(adapters, history, seed_value=1)
-        if is_business_day(now.astimezone(ET).date()):
+        if is_business_day(now.astimezone(ET).date()) and day not in history:
             adapters.engine.trigger(day, "scheduler")  # today's run, waiting for a worker
         failed_run = record_failed_run(adapters, history[-1])
         if seed_days:
