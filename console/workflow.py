@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,25 +102,13 @@ class WorkflowSpec:
 
 
 def _topological(path: Path, deps: dict[str, tuple[str, ...]]) -> list[str]:
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(key: str, chain: list[str]) -> None:
-        if state.get(key) == 2:
-            return
-        if state.get(key) == 1:
-            cycle = " -> ".join([*chain[chain.index(key):], key])
-            raise ConfigError(f"{path}: the tasks depend on each other in a cycle: {cycle}.",
-                              "Remove one of these depends_on entries.")
-        state[key] = 1
-        for dep in deps[key]:
-            visit(dep, [*chain, key])
-        state[key] = 2
-        order.append(key)
-
-    for key in deps:
-        visit(key, [])
-    return order
+    """Every task after its dependencies; a cycle is a ``ConfigError`` naming it (dependent -> dependency)."""
+    try:
+        return list(graphlib.TopologicalSorter(deps).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(reversed(exc.args[1]))  # graphlib lists it dependency first
+        raise ConfigError(f"{path}: the tasks depend on each other in a cycle: {cycle}.",
+                          "Remove one of these depends_on entries.") from None
 
 
 def _job_definition(path: Path, doc: Any) -> tuple[str, dict[str, Any]]:
