@@ -1,4 +1,8 @@
-"""The console's one command line: ``python -m console --help``."""
+"""The console's one command line: ``python -m console --help``.
+
+Each command imports the services it uses when it runs ("on demand" below): they pull in Snowpark, pandas,
+SQLAlchemy and databricks-sdk (about 2 s), which ``--help``, ``check`` and ``ui`` have no use for.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from console.clock import SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest
+from console.settings import load_settings, resolve_mode
+from console.workflow import load_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("console")
@@ -36,8 +44,8 @@ def _date(text: str) -> dt.date:
 
 
 def _adapters():  # type: ignore[no-untyped-def]
+    # on demand (see the module docstring)
     from console.app import build_adapters
-    from console.settings import load_settings
 
     return build_adapters(load_settings())
 
@@ -48,9 +56,6 @@ def _progress(message: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ commands
 def cmd_check(_: argparse.Namespace) -> int:
-    from console.settings import load_settings, resolve_mode
-    from console.workflow import load_workflow
-
     settings = load_settings()
     spec = load_workflow(settings.workflow_spec)
     print(f"settings OK: {settings.source}")
@@ -60,8 +65,8 @@ def cmd_check(_: argparse.Namespace) -> int:
 
 
 def cmd_warehouse(_: argparse.Namespace) -> int:
+    # on demand (see the module docstring)
     from console.adapters.embedded_warehouse import WarehouseServer
-    from console.settings import load_settings
 
     settings = load_settings()
     server = WarehouseServer(settings)
@@ -73,6 +78,7 @@ def cmd_warehouse(_: argparse.Namespace) -> int:
 
 
 def cmd_worker(_: argparse.Namespace) -> int:
+    # on demand (see the module docstring)
     from console.worker import run_worker
 
     run_worker(_adapters())
@@ -80,6 +86,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    # on demand (see the module docstring)
     from console import demo
 
     adapters = _adapters()
@@ -92,8 +99,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_run_workflow(args: argparse.Namespace) -> int:
+    # on demand (see the module docstring)
     from console import demo
-    from console.clock import SystemClock, business_date
     from console.status import check_date
 
     adapters = _adapters()
@@ -120,14 +127,14 @@ def cmd_run_workflow(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from console.clock import SystemClock
+    # on demand (see the module docstring)
+    from console import alerts
+    from console.facts import alert_rows
+    from console.reconcile import status_sections  # checks, reconciliation, anomalies
     from console.status import check_date, day_status
 
     adapters = _adapters()
     day = check_date(args.date, SystemClock()) if args.date else None
-    from console import alerts
-    from console.facts import alert_rows
-
     status = day_status(adapters, day)
     data = status.to_json()
     data["alerts"] = alerts.to_json(alert_rows(adapters, status.business_date, status.business_date))
@@ -152,9 +159,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check every configured system; exit 1 if one is unreachable."""
+    # on demand (see the module docstring)
     from console.app import build_adapters
     from console.doctor import resolved_settings, run_checks
-    from console.settings import load_settings
 
     settings = load_settings()
     checks = run_checks(settings, build_adapters(settings))
@@ -172,11 +179,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_deploy_job(args: argparse.Namespace) -> int:
     """Create or reset the Databricks job from the workflow spec (``--dry-run``: only show the difference)."""
+    # on demand (see the module docstring)
     from console.adapters.databricks import DatabricksEngine
     from console.deploy import deploy_job
-    from console.settings import load_settings
     from console.store import StateStore
-    from console.workflow import load_workflow
 
     settings = load_settings()
     spec = load_workflow(settings.workflow_spec)
@@ -189,7 +195,7 @@ def cmd_deploy_job(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Reconcile a date and run the quality checks; stored like the worker's runs. Exit 1 on a mismatch/fail."""
-    from console.clock import SystemClock, business_date
+    # on demand (see the module docstring)
     from console.reconcile import reconcile_day
     from console.status import check_date
 
@@ -212,8 +218,6 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(_: argparse.Namespace) -> int:
-    from console.settings import load_settings
-
     settings = load_settings()
     return subprocess.call(_ui_command(settings.ui_port), cwd=ROOT)
 
@@ -225,10 +229,10 @@ def _ui_command(port: int) -> list[str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Warehouse + worker + UI together; Ctrl-C stops all three."""
+    # on demand (see the module docstring)
     from console import demo
     from console.adapters.embedded_warehouse import is_listening
     from console.app import build_adapters
-    from console.settings import load_settings
 
     settings = load_settings()
     adapters = build_adapters(settings)
@@ -284,8 +288,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _healthy(port: int) -> bool:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
             return bool(response.status == 200)

@@ -19,7 +19,7 @@ from console.errors import NotFound
 from console.workflow import WorkflowSpec
 
 if TYPE_CHECKING:
-    from databricks.sdk.service.jobs import JobSettings
+    from databricks.sdk.service.jobs import JobSettings  # on demand: databricks-sdk is heavy (~1.3 s)
 
     from console.adapters.databricks import DatabricksEngine
     from console.settings import DatabricksSettings

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 
 from console import alerts, demo
 from console.adapters.local_engine import executor_id
@@ -208,11 +212,6 @@ def _minus(hhmm: str, minutes: int) -> str:
 
 
 def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
     s = adapters.settings.schedules
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(

@@ -221,6 +221,7 @@ class DatabricksEngine(ActionRequestLog):
         return client
 
     def _build(self, purpose: str) -> WorkspaceClient:
+        # on demand: databricks-sdk takes ~1.3 s to import, and the embedded stack never needs it
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.core import Config
 
@@ -265,7 +266,7 @@ class DatabricksEngine(ActionRequestLog):
 
     def _attempt(self, what: str, body: Callable[[WorkspaceClient], T], purpose: str, budget: float,
                  started: float) -> T:
-        from databricks.sdk.errors import NotFound as ApiNotFound
+        from databricks.sdk.errors import NotFound as ApiNotFound  # on demand, as in _build
 
         try:
             reads = purpose == "read"

@@ -115,7 +115,6 @@ _WATCHED: dict[str, float] = {}
 def watchdog(adapters: Adapters, status: DayStatus) -> None:
     """A worker that is down cannot alert about itself: Home does it, at most once a minute per server."""
 
-
     stack = _stack(adapters)
     if status.worker is None or status.worker.alive or time.monotonic() - _WATCHED.get(stack, -1e9) < 60:
         return

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from console.model import TaskState
 from console.ui.fmt import STATE_COLOURS
@@ -120,7 +121,6 @@ def volume_bands(table: pd.DataFrame) -> go.Figure:
     ``table`` as from ``console.volumes.with_baselines`` (BUSINESS_DATE, LIST_NAME, CHANNEL, RECORDS,
     BASE_LOW, BASE_HIGH, STATUS, EXPLANATION).
     """
-    from plotly.subplots import make_subplots
 
     # ISO strings, not date objects: the figure's JSON encodes several times faster.
     table = table.assign(BUSINESS_DATE=[str(d) for d in table["BUSINESS_DATE"]])
