@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --config pyproject.toml
 
 seed: $(STAMP)
 	$(BIN)/python -m console seed

@@ -139,8 +139,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = status.to_json()
     data["alerts"] = alerts.to_json(alert_rows(adapters, status.business_date, status.business_date))
     if args.json:
-        from console.reconcile import status_sections  # checks, reconciliation, anomalies
-
         data.update(status_sections(adapters, status.business_date))
         print(json.dumps(data, indent=2))
         return 0
