@@ -28,7 +28,7 @@ from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
 
-from console.clock import ET, previous_business_day
+from jobs.calendar import ET, previous_business_day
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.clock import business_days
+from jobs.calendar import business_days
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session

@@ -26,7 +26,7 @@ from snowflake.snowpark import Column, Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
 
-from console.clock import business_days, is_business_day, previous_business_day
+from jobs.calendar import business_days, is_business_day, previous_business_day
 from jobs.common import et_to_utc, in_transaction, load_frame
 
 if TYPE_CHECKING:

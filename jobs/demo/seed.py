@@ -19,8 +19,8 @@ import numpy as np
 from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 
-from console.clock import business_days, is_business_day, last_business_days, previous_business_day
 from console.workflow import load_workflow
+from jobs.calendar import business_days, is_business_day, last_business_days, previous_business_day
 from jobs.common import et_to_utc, hash_bucket, load_frame, stamped_backfill, values_frame
 from jobs.context import TaskContext
 from jobs.demo import genesys, portfolio, sftp, suppressions
