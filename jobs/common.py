@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from snowflake.snowpark import Column, DataFrame, Session
 
-    from console.settings import TableNames
     from jobs.context import TaskContext
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 

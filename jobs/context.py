@@ -13,7 +13,7 @@ from jobs.calendar import business_days
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 
 @dataclass

@@ -32,7 +32,8 @@ from jobs.common import et_to_utc, in_transaction, load_frame
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import Settings, TableNames
+    from console.settings import Settings
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 

@@ -30,8 +30,9 @@ from jobs.schema import create_tables
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import Settings, TableNames
+    from console.settings import Settings
     from console.workflow import WorkflowSpec
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 
