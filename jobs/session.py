@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
+START_EMBEDDED = "Start it with `make run` (or `python -m console warehouse`) and retry."
 
 class SessionUnavailable(ConnectionError):
     """The warehouse cannot be reached. ``message`` never holds connection secrets; ``hint`` says what to do."""
@@ -63,11 +64,12 @@ def embedded_session(host: str, port: int, query_tag: str, timeout: int) -> Sess
     from snowflake.snowpark import Session
 
     if not is_listening(host, port):
-        raise SessionUnavailable(f"The embedded warehouse is not running on {host}:{port}.")
+        raise SessionUnavailable(f"The embedded warehouse is not running on {host}:{port}.", START_EMBEDDED)
     try:
         session = Session.builder.configs(embedded_parameters(host, port, query_tag, timeout)).create()
     except Exception as exc:  # the connector raises many kinds; all mean the same to a user
-        raise SessionUnavailable(f"Could not open a session on the embedded warehouse: {exc}") from None
+        raise SessionUnavailable(f"Could not open a session on the embedded warehouse: {exc}", START_EMBEDDED) \
+            from None
     # Snowpark closes every session at interpreter exit with a query to the server; when the embedded
     # warehouse has already stopped, that query retries for minutes and the process hangs on exit.
     # fakesnow sessions need no close (close() raises there anyway), so skip it.
