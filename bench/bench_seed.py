@@ -74,6 +74,7 @@ def main() -> None:
     from console.adapters.embedded_warehouse import WarehouseServer, open_session
     from console.clock import last_business_days, next_business_day
     from console.settings import load_settings
+    from console.workflow import load_workflow
     from jobs.demo import genesys
     from jobs.demo.seed import build_warehouse, prepare_day, run_tasks
 
@@ -82,10 +83,11 @@ def main() -> None:
     server.start()
     try:
         session = open_session(settings)
+        spec = load_workflow(settings.workflow_spec)
         days = last_business_days(args.end, args.days)
         print(f"seeding {args.accounts:,} accounts x {len(days)} business days ({days[0]} to {days[-1]})")
         started = time.perf_counter()
-        result = build_warehouse(session, settings, days, progress=lambda msg: print("  " + msg, flush=True))
+        result = build_warehouse(session, settings, spec, days, progress=lambda msg: print("  " + msg, flush=True))
         print(f"build_warehouse total: {time.perf_counter() - started:.1f} s")
         for step, seconds in result["timings"].items():
             print(f"  {step:<22} {seconds:6.2f} s")
@@ -97,7 +99,7 @@ def main() -> None:
             prepare_day(session, settings, day)
             t1 = time.perf_counter()
             timings: list[str] = []
-            run_tasks(session, settings, day, day, progress=timings.append)
+            run_tasks(session, settings, spec, day, day, progress=timings.append)
             t2 = time.perf_counter()
             genesys.upload(session, settings.tables, [day])
             t3 = time.perf_counter()

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
     recent = last_business_days(day, 5)
     year = last_business_days(day, args.days)
     with adapters.warehouse.session() as session:
-        seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=5000), recent)
+        seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=5000), adapters.spec, recent)
         volumes.refresh_daily_volumes(session, settings.tables)
         lists = volumes.daily_volumes(session, settings.tables, recent[-1], recent[-1])
         older = [d for d in year if d < recent[0]]

@@ -1,4 +1,7 @@
-"""Business dates and Eastern-time helpers. Time is injected: everything takes a ``Clock``."""
+"""Business dates and Eastern-time helpers. Time is injected: everything takes a ``Clock``.
+
+The calendar itself (holidays, business days) is ``jobs.business_calendar``, re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,36 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-ET = ZoneInfo("America/New_York")
+# The business calendar lives in jobs/ (the cluster tasks need it and must not import the console);
+# re-exported here so the console keeps importing every date helper from console.clock.
+from jobs.business_calendar import (
+    ET,
+    at_et,
+    business_date,
+    business_days,
+    is_business_day,
+    last_business_days,
+    next_business_day,
+    previous_business_day,
+    us_holidays,
+)
+
+__all__ = [
+    "ET",
+    "Clock",
+    "FrozenClock",
+    "SystemClock",
+    "at_et",
+    "business_date",
+    "business_days",
+    "fmt_et",
+    "hhmm",
+    "is_business_day",
+    "last_business_days",
+    "next_business_day",
+    "previous_business_day",
+    "us_holidays",
+]
 
 
 class Clock(Protocol):
@@ -35,98 +67,6 @@ class FrozenClock:
 
     def advance(self, **delta: float) -> None:
         self.at = self.at + dt.timedelta(**delta)
-
-
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
-    first = dt.date(year, month, 1)
-    offset = (weekday - first.weekday()) % 7
-    return first + dt.timedelta(days=offset + 7 * (n - 1))
-
-
-def _last_weekday(year: int, month: int, weekday: int) -> dt.date:
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    last = nxt - dt.timedelta(days=1)
-    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
-
-
-def _observed(day: dt.date) -> dt.date:
-    if day.weekday() == 5:
-        return day - dt.timedelta(days=1)
-    if day.weekday() == 6:
-        return day + dt.timedelta(days=1)
-    return day
-
-
-def us_holidays(year: int) -> set[dt.date]:
-    """US federal (Federal Reserve) holidays, observed dates; the days the list jobs do not run."""
-    fixed = [dt.date(year, 1, 1), dt.date(year, 6, 19), dt.date(year, 7, 4), dt.date(year, 11, 11),
-             dt.date(year, 12, 25)]
-    days = {_observed(d) for d in fixed}
-    days |= {
-        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
-        _nth_weekday(year, 2, 0, 3),  # Presidents' Day
-        _last_weekday(year, 5, 0),  # Memorial Day
-        _nth_weekday(year, 9, 0, 1),  # Labor Day
-        _nth_weekday(year, 10, 0, 2),  # Columbus Day
-        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
-    }
-    return days
-
-
-def is_business_day(day: dt.date) -> bool:
-    return day.weekday() < 5 and day not in us_holidays(day.year)
-
-
-def previous_business_day(day: dt.date) -> dt.date:
-    day -= dt.timedelta(days=1)
-    while not is_business_day(day):
-        day -= dt.timedelta(days=1)
-    return day
-
-
-def next_business_day(day: dt.date) -> dt.date:
-    day += dt.timedelta(days=1)
-    while not is_business_day(day):
-        day += dt.timedelta(days=1)
-    return day
-
-
-def business_date(now: dt.datetime, rolls_at: str = "00:00") -> dt.date:
-    """The business date the console shows at ``now``: today in ET if a business day, else the last one.
-
-    Before ``rolls_at`` (HH:MM ET) the calendar day counts as the day before (the night shift's day).
-    """
-    local = now.astimezone(ET)
-    hour, minute = (int(part) for part in rolls_at.split(":"))
-    today = local.date() if (local.hour, local.minute) >= (hour, minute) else local.date() - dt.timedelta(days=1)
-    return today if is_business_day(today) else previous_business_day(today)
-
-
-def business_days(start: dt.date, end: dt.date) -> list[dt.date]:
-    """Business days from ``start`` to ``end``, both included."""
-    days = []
-    day = start
-    while day <= end:
-        if is_business_day(day):
-            days.append(day)
-        day += dt.timedelta(days=1)
-    return days
-
-
-def last_business_days(end: dt.date, count: int) -> list[dt.date]:
-    """The ``count`` business days ending at ``end`` (included when it is one), oldest first."""
-    days: list[dt.date] = []
-    day = end if is_business_day(end) else previous_business_day(end)
-    while len(days) < count:
-        days.append(day)
-        day = previous_business_day(day)
-    return sorted(days)
-
-
-def at_et(day: dt.date, hhmm: str) -> dt.datetime:
-    """``day`` at ``HH:MM`` Eastern time, as an aware datetime."""
-    hour, minute = (int(part) for part in hhmm.split(":"))
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ET)
 
 
 def hhmm(moment: dt.datetime | None) -> str:

@@ -131,7 +131,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         with adapters.warehouse.session() as session:
             for day in gap:
                 seed.prepare_day(session, settings, day)
-            seed.run_tasks(session, settings, gap[0], gap[-1], progress, adapters.spec)
+            seed.run_tasks(session, settings, adapters.spec, gap[0], gap[-1], progress)
             from jobs.demo import genesys
 
             genesys.upload(session, settings.tables, gap)
@@ -147,7 +147,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
              f"for {size:,} synthetic accounts")
     demo_settings = settings if size == settings.demo_accounts else _with_accounts(settings, size)
     with adapters.warehouse.session() as session:
-        seed.build_warehouse(session, demo_settings, history, progress)
+        seed.build_warehouse(session, demo_settings, adapters.spec, history, progress)
         volumes.refresh_daily_volumes(session, settings.tables)
     with adapters.store.begin() as conn:
         demo_ids = sa.select(runs.c.run_id).where(runs.c.source == "demo-backfill")

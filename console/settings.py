@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.errors import ConfigError
+from jobs.tables import TableNames
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = ROOT / "console.toml"
@@ -45,26 +46,6 @@ class ChecklistItem:
 
 def item_key(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-@dataclass(frozen=True)
-class TableNames:
-    outbound_lists: str
-    base_population: str
-    funnel_population: str
-    email_non_openers: str
-    config_history: str
-    accounts: str
-    loan_tape: str
-    loan_tape_loads: str
-    suppressions: str
-    list_automation_config: str
-    import_log: str
-    campaign_results: str
-    daily_volumes: str
-
-    def all(self) -> dict[str, str]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

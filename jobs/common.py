@@ -28,14 +28,14 @@ from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
 
-from console.clock import ET, previous_business_day
+from jobs.business_calendar import ET, previous_business_day
 
 if TYPE_CHECKING:
     import pandas as pd
     from snowflake.snowpark import Column, DataFrame, Session
 
-    from console.settings import TableNames
     from jobs.context import TaskContext
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.clock import business_days
+from jobs.business_calendar import business_days
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 
 @dataclass

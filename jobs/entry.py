@@ -6,6 +6,7 @@ Runs ``jobs/tasks/<task>.py:run`` for the business date (default: today's, Ameri
 the task's result as one JSON line. The session is Snowflake's in production (the connection from secrets or
 ``SNOWFLAKE_*`` env, as on the console) and the embedded warehouse's otherwise. On Databricks, deploy-job
 passes ``--date {{job.parameters.business_date}}``, empty unless the console started the run for a date.
+Settings come from ``console.toml`` through ``jobs.config``: the wheel's tasks never import the console.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import importlib
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from console.clock import SystemClock, business_date
-from console.settings import Settings, load_settings, resolve_mode, snowflake_connection
+from jobs.business_calendar import ET, business_date
+from jobs.config import JobConfig, load_config
 from jobs.context import TaskContext
+from jobs.session import embedded_session, snowflake_session
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Session
 
 
 def _date_or_blank(text: str) -> dt.date | None:
@@ -35,15 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def open_session(settings: Settings) -> Any:
+def open_session(config: JobConfig) -> Session:
     """Snowflake in production, the embedded warehouse otherwise (the same choice as the console's)."""
-    if resolve_mode(settings) == "production":
-        from console.adapters import snowflake
-
-        return snowflake.open_session(settings, snowflake_connection(settings) or {})
-    from console.adapters import embedded_warehouse
-
-    return embedded_warehouse.open_session(settings)
+    if config.resolved_mode == "production":
+        return snowflake_session(config.snowflake or {}, config.query_tag, config.statement_timeout_seconds)
+    return embedded_session(config.warehouse_host, config.warehouse_port, config.query_tag,
+                            config.statement_timeout_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.task.isidentifier():
         raise SystemExit(f"run_task: --task must name a module in jobs/tasks (got {args.task!r})")
     module = importlib.import_module(f"jobs.tasks.{args.task}")
-    settings = load_settings()
-    day = args.date or business_date(SystemClock().now())
-    ctx = TaskContext(session=open_session(settings), business_date=day, tables=settings.tables,
-                      sftp_outbox=settings.sftp_outbox, sftp_inbox=settings.sftp_inbox,
+    config = load_config()
+    day = args.date or business_date(dt.datetime.now(ET))
+    ctx = TaskContext(session=open_session(config), business_date=day, tables=config.tables,
+                      sftp_outbox=config.sftp_outbox, sftp_inbox=config.sftp_inbox,
                       task_key=getattr(module, "TASK_KEY", args.task), start_date=args.start_date)
     result = module.run(ctx)
     sys.stdout.write(json.dumps(result, default=str) + "\n")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 ID = "NUMBER(12,0)"
 INT = "NUMBER(12,0)"

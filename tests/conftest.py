@@ -19,6 +19,7 @@ import pytest
 from console.adapters.embedded_warehouse import WarehouseServer, open_session
 from console.clock import last_business_days
 from console.settings import Settings, load_settings
+from console.workflow import load_workflow
 
 DEMO_ACCOUNTS = 20_000
 DEMO_DAYS = 12
@@ -75,7 +76,7 @@ def demo(warehouse: Warehouse) -> Demo:
 
     session = warehouse.session_factory()
     days = last_business_days(DEMO_END, DEMO_DAYS)
-    result = build_warehouse(session, warehouse.settings, days)
+    result = build_warehouse(session, warehouse.settings, load_workflow(warehouse.settings.workflow_spec), days)
     return Demo(warehouse.settings, session, days, result, fingerprint(session, warehouse.settings))
 
 

@@ -110,15 +110,16 @@ def test_tick_confirm_override_untick_and_na_follow_the_rules(env) -> None:
     op = user("operator")
     at_0905 = at_et(DAY, "09:05")
     status = status_at(env, at_0905)
-    ticked = checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", "dashboard green", status=status, now=at_0905)
+    ticked = checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", "dashboard green", status=status,
+                                   now=at_0905)
     assert ticked.state == "ticked" and ticked.evidence == \
         "Ticked by operator@example.com at 09:05 ET: dashboard green"
     with pytest.raises(InvalidRequest, match=r"already ticked by operator@example\.com"):
         checklist_actions.act(env.adapters, op, DAY, TABLEAU, "tick", status=status, now=at_0905)
     with pytest.raises(InvalidRequest, match="override and needs a reason"):
         checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", status=status, now=at_0905)
-    over = checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", "uploaded by hand, log lags", status=status,
-                         now=at_0905)
+    over = checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "tick", "uploaded by hand, log lags",
+                                 status=status, now=at_0905)
     assert over.state == "ticked" and over.evidence.startswith("Overridden (automatic fail)")
     with pytest.raises(InvalidRequest, match="needs a reason"):
         checklist_actions.act(env.adapters, op, DAY, UPLOAD_ITEM, "untick", status=status, now=at_0905)
@@ -154,7 +155,8 @@ def test_twenty_people_ticking_and_unticking_lose_nothing(env) -> None:
             item = items[(n + i) % len(items)]
             action = "tick" if (n + i) % 2 == 0 else "untick"
             try:
-                checklist_actions.act(env.adapters, who, DAY, item, action, f"{who.name} #{i}", status=status, now=moment)
+                checklist_actions.act(env.adapters, who, DAY, item, action, f"{who.name} #{i}", status=status,
+                                      now=moment)
                 done[(item, action)] += 1
             except InvalidRequest:
                 pass

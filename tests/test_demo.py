@@ -11,6 +11,7 @@ import pytest
 from snowflake.snowpark import functions as F
 
 from console.clock import ET, business_days, is_business_day
+from console.workflow import load_workflow
 from jobs.demo import genesys, portfolio
 from jobs.demo.anomalies import by_kind
 from jobs.demo.seed import anomaly_day, build_warehouse
@@ -68,7 +69,7 @@ def test_about_nine_percent_of_open_accounts_are_delinquent(demo):
 
 
 def test_a_rebuild_with_the_same_seed_gives_the_same_data(demo):
-    build_warehouse(demo.session, demo.settings, demo.days)
+    build_warehouse(demo.session, demo.settings, load_workflow(demo.settings.workflow_spec), demo.days)
     assert fingerprint(demo.session, demo.settings) == demo.fingerprint
 
 

@@ -10,6 +10,7 @@ import pytest
 from snowflake.snowpark import functions as F
 
 from console.clock import next_business_day
+from console.workflow import load_workflow
 from jobs.common import SourceDataMissing, active_suppressions, calendar
 from jobs.context import TaskContext
 from jobs.demo.anomalies import by_kind
@@ -179,7 +180,7 @@ def test_the_next_day_prepared_twice_then_run_like_the_06_00_workflow(demo):
     assert session.table(settings.tables.suppressions).count() == suppressions
     assert (settings.sftp_inbox / di_749.file_name(day)).read_bytes() == content
 
-    results = run_tasks(session, settings, day, day)
+    results = run_tasks(session, settings, load_workflow(settings.workflow_spec), day, day)
     assert len(results) == 11
     new_lists = {name for (name,) in counts_by(lists(demo).filter(F.col("BUSINESS_DATE") == F.lit(day)), "LIST_NAME")}
     assert new_lists == set(LISTS)

@@ -43,14 +43,14 @@ def wh(tmp_path_factory: pytest.TempPathFactory):
         from jobs.demo import seed
 
         session = open_session(settings)
-        seed.build_warehouse(session, settings, DAYS)
+        spec = load_workflow(settings.workflow_spec)
+        seed.build_warehouse(session, settings, spec, DAYS)
 
         class WH:
             pass
 
         w = WH()
-        w.settings, w.session, w.tables, w.spec = settings, session, settings.tables, load_workflow(
-            settings.workflow_spec)
+        w.settings, w.session, w.tables, w.spec = settings, session, settings.tables, spec
         yield w
     finally:
         server.stop()

@@ -77,7 +77,7 @@ def seed_warehouse(adapters: Adapters, days: list[dt.date]) -> None:
     from jobs.demo import seed
 
     with adapters.warehouse.session() as session:
-        seed.build_warehouse(session, dataclasses.replace(adapters.settings, demo_accounts=2000), days)
+        seed.build_warehouse(session, dataclasses.replace(adapters.settings, demo_accounts=2000), adapters.spec, days)
 
 
 @dataclass

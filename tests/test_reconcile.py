@@ -22,6 +22,7 @@ from console.app import build_adapters
 from console.clock import FrozenClock, at_et, last_business_days
 from console.quality import FAIL, PASS, run_checks
 from console.settings import Settings, load_settings
+from console.workflow import load_workflow
 from jobs.common import hash_bucket
 from jobs.demo.anomalies import by_kind
 
@@ -69,7 +70,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     try:
         session = open_session(settings)
         days = last_business_days(DEMO_END, HISTORY_DAYS)
-        build_warehouse(session, settings, days)
+        build_warehouse(session, settings, load_workflow(settings.workflow_spec), days)
         volumes.refresh_daily_volumes(session, settings.tables)
         adapters = build_adapters(settings)
         yield History(settings, session, days, adapters, env)

@@ -78,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         history = [d for d in last_business_days(dt.date(2026, 11, 19), 200) if d not in SCENARIO_DAYS]
         demo.record_history_runs(adapters, history, seed_value=1, anomalies=())
         with adapters.warehouse.session() as session:
-            seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=2000), [EVENING])
+            seed.build_warehouse(session, dataclasses.replace(settings, demo_accounts=2000), adapters.spec, [EVENING])
             session.sql(f"DELETE FROM {settings.tables.campaign_results} "
                         f"WHERE BUSINESS_DATE = '{EVENING}'").collect()
         record_run(adapters, MORNING, {"BI-2482": ("SUCCESS", "06:00", "06:15"),

@@ -7,15 +7,14 @@ Snowflake HTTP protocol; the real Snowpark client connects to it with ``protocol
 
 from __future__ import annotations
 
-import atexit
 import logging
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.errors import WarehouseUnavailable
+from jobs.session import SessionUnavailable, embedded_session, is_listening
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -33,51 +32,13 @@ def databases(settings: Settings) -> list[str]:
     return sorted(names | set(DATABASES))
 
 
-def connection_parameters(settings: Settings) -> dict[str, Any]:
-    return {
-        "account": "fakesnow",
-        "user": "console",
-        "password": "embedded",
-        "host": settings.warehouse_host,
-        "port": settings.warehouse_port,
-        "protocol": "http",
-        "database": "ANALYTICS",
-        "schema": "CRON_STORE",
-        "session_parameters": {
-            "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
-            # fakesnow has no scoped temporary objects.
-            "PYTHON_SNOWPARK_USE_SCOPED_TEMP_OBJECTS": False,
-            "QUERY_TAG": settings.query_tag,
-        },
-        "login_timeout": 10,
-        "network_timeout": settings.statement_timeout_seconds,
-    }
-
-
-def is_listening(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def open_session(settings: Settings) -> Session:
     """A real Snowpark session on the embedded warehouse; a clear error when it is not running."""
-    from snowflake.snowpark import Session
-
-    if not is_listening(settings.warehouse_host, settings.warehouse_port):
-        raise WarehouseUnavailable(
-            f"The embedded warehouse is not running on {settings.warehouse_host}:{settings.warehouse_port}.")
     try:
-        session = Session.builder.configs(connection_parameters(settings)).create()
-    except Exception as exc:  # the connector raises many kinds; all mean the same to a user
-        raise WarehouseUnavailable(f"Could not open a session on the embedded warehouse: {exc}") from None
-    # Snowpark closes every session at interpreter exit with a query to the server; when the embedded
-    # warehouse has already stopped, that query retries for minutes and the process hangs on exit.
-    # fakesnow sessions need no close (close() raises there anyway), so skip it.
-    atexit.unregister(session._close_at_exit)
-    return session
+        return embedded_session(settings.warehouse_host, settings.warehouse_port, settings.query_tag,
+                                settings.statement_timeout_seconds)
+    except SessionUnavailable as exc:
+        raise WarehouseUnavailable(exc.message, exc.hint) from None
 
 
 def prepare_instance(data_dir: Path, names: list[str]) -> Any:

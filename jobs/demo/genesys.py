@@ -22,7 +22,7 @@ from jobs.common import Replace, et_to_utc, hash_bucket, load_frame, replace_row
 if TYPE_CHECKING:
     from snowflake.snowpark import DataFrame, Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 # (list name, channel, Genesys campaign, active). One row per list the workflow sends to Genesys, plus a
 # retired list that stays in the config inactive (list automation skips it).

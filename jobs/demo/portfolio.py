@@ -26,13 +26,14 @@ from snowflake.snowpark import Column, Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
 
-from console.clock import business_days, is_business_day, previous_business_day
+from jobs.business_calendar import business_days, is_business_day, previous_business_day
 from jobs.common import et_to_utc, in_transaction, load_frame
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import Settings, TableNames
+    from jobs.demo import DemoConfig
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 
@@ -427,7 +428,7 @@ def stored_state(session: Session, tables: TableNames) -> tuple[TapeState, dt.da
     return state, last_as_of
 
 
-def extend_loan_tape(session: Session, settings: Settings, through: dt.date) -> dict:
+def extend_loan_tape(session: Session, settings: DemoConfig, through: dt.date) -> dict:
     """Continue the stored tape through ``through`` (the worker's daily load). Idempotent: a date that is
     already loaded changes nothing."""
     stored = stored_state(session, settings.tables)

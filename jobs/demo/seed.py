@@ -19,8 +19,7 @@ import numpy as np
 from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 
-from console.clock import business_days, is_business_day, last_business_days, previous_business_day
-from console.workflow import load_workflow
+from jobs.business_calendar import business_days, is_business_day, last_business_days, previous_business_day
 from jobs.common import et_to_utc, hash_bucket, load_frame, stamped_backfill, values_frame
 from jobs.context import TaskContext
 from jobs.demo import genesys, portfolio, sftp, suppressions
@@ -30,8 +29,8 @@ from jobs.schema import create_tables
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import Settings, TableNames
-    from console.workflow import WorkflowSpec
+    from jobs.demo import DemoConfig, DemoWorkflow
+    from jobs.tables import TableNames
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +50,9 @@ def anomaly_day(dates: Sequence[dt.date], days_ago: int) -> dt.date | None:
     return dates[-1 - days_ago] if days_ago < len(dates) else None
 
 
-def run_tasks(session: Session, settings: Settings, first: dt.date, last: dt.date,
-              progress: Callable[[str], None] = lambda msg: None, spec: WorkflowSpec | None = None) -> dict:
-    """Run every task of the workflow once, in DAG order, over the business days ``first..last``."""
-    spec = spec or load_workflow(settings.workflow_spec)
+def run_tasks(session: Session, settings: DemoConfig, spec: DemoWorkflow, first: dt.date, last: dt.date,
+              progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run every task of the workflow ``spec`` once, in DAG order, over the business days ``first..last``."""
     results = {}
     for key in spec.topological_order():
         task = spec.task(key)
@@ -68,9 +66,10 @@ def run_tasks(session: Session, settings: Settings, first: dt.date, last: dt.dat
     return results
 
 
-def build_warehouse(session: Session, settings: Settings, days: list[dt.date],
+def build_warehouse(session: Session, settings: DemoConfig, spec: DemoWorkflow, days: list[dt.date],
                     progress: Callable[[str], None] = lambda msg: None) -> dict:
-    """Create the tables and the demo history for the business days ``days[0]..days[-1]`` (replacing any)."""
+    """Create the tables and the demo history for the business days ``days[0]..days[-1]`` (replacing any),
+    running the tasks of the workflow ``spec``."""
     tables, seed = settings.tables, settings.demo_seed
     dates = business_days(min(days), max(days))
     timings: dict[str, float] = {}
@@ -105,11 +104,10 @@ def build_warehouse(session: Session, settings: Settings, days: list[dt.date],
     sftp.write_drops(session, tables, seed, dates, settings.sftp_inbox)
     done("sftp", f"{len(dates)} SFTP non-openers files")
 
-    spec = load_workflow(settings.workflow_spec)
     stamps = _history_stamps(spec, dates)
     with stamped_backfill(lambda task_key: values_frame(
             session, [("BUSINESS_DATE", "DATE"), ("STAMP_AT", "TIMESTAMP_NTZ")], stamps[task_key])):
-        tasks = run_tasks(session, settings, dates[0], dates[-1], progress, spec)
+        tasks = run_tasks(session, settings, spec, dates[0], dates[-1], progress)
     done("tasks", f"{len(tasks)} tasks over {len(dates)} business days")
 
     short = _apply_short_list(session, tables, seed, dates)
@@ -130,7 +128,7 @@ def build_warehouse(session: Session, settings: Settings, days: list[dt.date],
             "anomalies": {"short_list": short, "missing_export": missing}, "timings": timings, "seconds": total}
 
 
-def prepare_day(session: Session, settings: Settings, day: dt.date) -> dict:
+def prepare_day(session: Session, settings: DemoConfig, day: dt.date) -> dict:
     """What the upstream feeds deliver before 06:00 on ``day``: the loan tape through ``day`` (with the
     suppressions that started since the last load) and, on a business day, the SFTP non-openers file.
     Idempotent."""
@@ -187,7 +185,7 @@ def _apply_missing_export(session: Session, tables: TableNames, dates: Sequence[
     return None
 
 
-def _history_stamps(spec: WorkflowSpec, dates: Sequence[dt.date]) -> dict[str, list[tuple[dt.date, dt.datetime]]]:
+def _history_stamps(spec: DemoWorkflow, dates: Sequence[dt.date]) -> dict[str, list[tuple[dt.date, dt.datetime]]]:
     """GENERATED_AT per task and date as a scheduled run would have written it: 06:00 ET plus the task's
     place in the DAG, with the late_run and failed_task anomalies' delays (the console records those runs)."""
     late = {anomaly_day(dates, a.days_ago) for a in by_kind("late_run")}
@@ -209,7 +207,7 @@ def _history_stamps(spec: WorkflowSpec, dates: Sequence[dt.date]) -> dict[str, l
     return stamps
 
 
-def _finish_minutes(spec: WorkflowSpec) -> dict[str, float]:
+def _finish_minutes(spec: DemoWorkflow) -> dict[str, float]:
     """Minutes after the workflow start at which each task typically finishes (about 45 minutes in all):
     cluster start, then each task's median on Databricks after its slowest dependency (as console.demo)."""
     finish: dict[str, float] = {}
@@ -220,7 +218,7 @@ def _finish_minutes(spec: WorkflowSpec) -> dict[str, float]:
     return finish
 
 
-def default_history(settings: Settings, today: dt.date) -> list[dt.date]:
+def default_history(settings: DemoConfig, today: dt.date) -> list[dt.date]:
     """The business days a fresh demo seeds: ``[demo] history_days`` days ending the business day before
     ``today`` (today's lists are left for the worker's 06:00 run)."""
     return last_business_days(previous_business_day(today), settings.demo_history_days)

@@ -24,7 +24,7 @@ from jobs.tasks.di_749 import FILE_COLUMNS, file_name
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 SEND_SHARE = 0.012  # of eligible accounts e-mailed per calendar day
 OPEN_SHARE = 0.40

@@ -19,7 +19,7 @@ from jobs.demo.portfolio import day_number
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-    from console.settings import TableNames
+    from jobs.tables import TableNames
 
 # (reason, channel, share among suppressions)
 REASONS = (
