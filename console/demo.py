@@ -8,6 +8,7 @@ history day's run record gets times drawn from a per-task duration model; ``runs
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,11 +19,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from console import pipeline_data, volumes
 from console.adapters.protocols import Adapters
 from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
 from console.clock import business_days as business_days_between
 from console.errors import InvalidRequest
 from console.store import demo_meta, repairs, runs, task_runs
+from jobs.demo import genesys, seed
 from jobs.demo.anomalies import ANOMALIES, Anomaly
 
 logger = logging.getLogger(__name__)
@@ -40,16 +43,12 @@ ENGINEER = "dkumar@example.com"
 # ------------------------------------------------------------------------------------------------ feeds
 def prepare_day(adapters: Adapters, day: dt.date) -> str:
     """The upstream feeds of ``day``: the loan-tape load and the SFTP drop (idempotent)."""
-    from jobs.demo import seed
-
     with adapters.warehouse.session() as session:
         seed.prepare_day(session, adapters.settings, day)
     return f"sources ready for {day}"
 
 
 def genesys_upload(adapters: Adapters, day: dt.date) -> str:
-    from jobs.demo import genesys
-
     now = dt.datetime.now(dt.UTC)
     planned = at_et(day, adapters.settings.schedules["genesys_upload"])
     # A catch-up: stamp the imports as just done (30 s before now at the latest), not at 08:30.
@@ -61,23 +60,17 @@ def genesys_upload(adapters: Adapters, day: dt.date) -> str:
 
 
 def results_export(adapters: Adapters, day: dt.date) -> str:
-    from jobs.demo import genesys
-
     with adapters.warehouse.session() as session:
         genesys.export(session, adapters.settings.tables, [day])
     return f"results export simulated for {day}"
 
 
 def uploaded(adapters: Adapters, day: dt.date) -> bool:
-    from console import pipeline_data
-
     with adapters.warehouse.session() as session:
         return pipeline_data.upload_summary(session, adapters.settings.tables, day)[0] is not None
 
 
 def exported(adapters: Adapters, day: dt.date) -> bool:
-    from console import pipeline_data
-
     with adapters.warehouse.session() as session:
         return pipeline_data.export_summary(session, adapters.settings.tables, day)[0] is not None
 
@@ -104,9 +97,6 @@ def history_end(now: dt.datetime) -> dt.date:
 def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: int | None = None,
                 accounts: int | None = None, force: bool = False, now: dt.datetime | None = None) -> str:
     """Build the demo history on first use; afterwards only fill the business days missed since."""
-    from console import volumes
-    from jobs.demo import seed
-
     if not adapters.is_demo:
         raise InvalidRequest("Demo data exists only on the embedded stack.")
     settings = adapters.settings
@@ -132,7 +122,6 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
             for day in gap:
                 seed.prepare_day(session, settings, day)
             seed.run_tasks(session, settings, adapters.spec, gap[0], gap[-1], progress)
-            from jobs.demo import genesys
 
             genesys.upload(session, settings.tables, gap)
             genesys.export(session, settings.tables, gap)
@@ -163,15 +152,12 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
 
 def _ensure_volumes(adapters: Adapters) -> None:
     """A history seeded before the daily volume aggregate existed gets it built once."""
-    from console import volumes
 
     with adapters.warehouse.session() as session:
         volumes.backfill_if_empty(session, adapters.settings.tables)
 
 
 def _with_accounts(settings: Any, accounts: int) -> Any:
-    import dataclasses
-
     return dataclasses.replace(settings, demo_accounts=accounts)
 
 

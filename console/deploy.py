@@ -19,7 +19,7 @@ from console.errors import NotFound
 from console.workflow import WorkflowSpec
 
 if TYPE_CHECKING:
-    from databricks.sdk.service.jobs import JobSettings  # on demand: databricks-sdk is heavy (~1.3 s)
+    from databricks.sdk.service.jobs import JobSettings
 
     from console.adapters.databricks import DatabricksEngine
     from console.settings import DatabricksSettings
@@ -30,7 +30,7 @@ _LIST_KEYS = ("task_key", "job_cluster_key", "name", "environment_key")
 
 def job_settings(spec: WorkflowSpec, settings: DatabricksSettings) -> JobSettings:
     """The job as it should be on Databricks."""
-    from databricks.sdk.service.jobs import JobSettings
+    from databricks.sdk.service.jobs import JobSettings  # on demand: databricks-sdk is heavy (~1.3 s)
 
     raw = copy.deepcopy(spec.raw)
     raw["name"] = settings.job_name or raw.get("name", spec.job_name)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
 from console.adapters.databricks import DatabricksEngine
 from console.adapters.protocols import Adapters
 from console.errors import ConsoleError
@@ -52,8 +54,6 @@ def _run(system: str, body: Callable[[], str], fix: str, wait: float | None = No
 
 
 def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
-    import sqlalchemy as sa
-
 
     checks = [Check("settings", True, f"{settings.source} (mode {adapters.mode}, engine {adapters.engine.kind})"),
               Check("workflow spec", True, f"{adapters.spec.path} ({adapters.spec.job_name}, "

@@ -59,7 +59,7 @@ def embedded_parameters(host: str, port: int, query_tag: str, timeout: int) -> d
 
 def embedded_session(host: str, port: int, query_tag: str, timeout: int) -> Session:
     """A real Snowpark session on the embedded warehouse; ``SessionUnavailable`` when it is not running."""
-    # Snowpark takes about a second to import: loaded on purpose only when a session is opened, so that
+    # on demand: Snowpark takes about a second to import, loaded only when a session is opened, so that
     # importing this module (the console's warehouse server does) stays cheap.
     from snowflake.snowpark import Session
 
@@ -82,7 +82,7 @@ def snowflake_session(connection: dict[str, Any], query_tag: str, timeout: int) 
 
     ``connection`` holds the Snowpark connection parameters (``[connections.snowflake]`` or ``SNOWFLAKE_*``).
     """
-    # Snowpark takes about a second to import: loaded on purpose only when a session is opened.
+    # on demand: Snowpark takes about a second to import, loaded only when a session is opened.
     from snowflake.snowpark import Session
 
     params = dict(connection)

@@ -35,11 +35,10 @@ def _imports_inside_functions(path: Path) -> list[tuple[int, str, bool]]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for inner in ast.walk(node):
                 if isinstance(inner, ast.Import | ast.ImportFrom):
-                    here, above = lines[inner.lineno - 1], lines[inner.lineno - 2]
-                    block_start = inner.lineno - 2
-                    while block_start > 0 and lines[block_start].strip().startswith(("from ", "import ")):
-                        block_start -= 1  # the comment may head a block of imports
-                    commented = any("on demand" in text for text in (here, above, lines[block_start]))
+                    start = inner.lineno - 1
+                    while start > 0 and lines[start - 1].strip().startswith(("#", "from ", "import ")):
+                        start -= 1  # the comment may head a block of imports, or span lines
+                    commented = any("on demand" in text for text in lines[start:inner.lineno])
                     found.append((inner.lineno, ast.unparse(inner), commented))
     return found
 

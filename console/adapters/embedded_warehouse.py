@@ -7,6 +7,7 @@ Snowflake HTTP protocol; the real Snowpark client connects to it with ``protocol
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ def open_session(settings: Settings) -> Session:
 
 def prepare_instance(data_dir: Path, names: list[str]) -> Any:
     """A fakesnow instance with each database attached from its file under ``data_dir``."""
+    # on demand: fakesnow (DuckDB, sqlglot) takes ~1.3 s to import; only the warehouse process needs it
     from fakesnow import info_schema, macros
     from fakesnow.instance import FakeSnow
 
@@ -74,9 +76,7 @@ class WarehouseServer:
         self.instance: Any = None
 
     def start(self) -> None:
-        import importlib
-
-        import uvicorn
+        import uvicorn  # on demand, with fakesnow: only the warehouse process serves
 
         # By module path: the package also has a function named ``server`` that shadows it for type checkers.
         fs_server = importlib.import_module("fakesnow.server")
