@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console.ui import cached, views
+from console.ui import cached, gate, views
 from console.ui.fmt import hhmm, long_date, milestone_md
 from console.ui.frame import Page, engine_note, frame, guarded, heartbeat, overall_callout
 from console.ui.queries import demo_anomaly_dates
@@ -20,6 +20,7 @@ def glance(page: Page) -> None:
     with guarded():
         status = cached.status(page.adapters, page.day, page.clock)
         overall_callout(status)
+        gate.held_lists(page, status)
         engine_note(status)
         done, total = views.tasks_done(status)
         date_col, now_col, done_col, eta_col, alerts_col, checklist_col = st.columns(6)

@@ -24,10 +24,12 @@ REQUIRED_ROLE = {
     "trigger": "engineer",
     "repair": "engineer",
     "cancel": "engineer",
+    "release": "engineer",
 }
 
 ACTION_WORDS = {"trigger": "start a workflow run", "repair": "rerun tasks", "cancel": "cancel a run",
-                "tick": "tick checklist items", "acknowledge": "acknowledge alerts", "sign_off": "sign off the day"}
+                "tick": "tick checklist items", "acknowledge": "acknowledge alerts", "sign_off": "sign off the day",
+                "release": "release a list held from the upload"}
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class DayReads:
     state_error: str | None = None  # the checklist could not be read from the state store
     reconciliation: Reconciliation | None = None  # the day's stored reconciliation, if any
     open_alerts: list[dict[str, Any]] = field(default_factory=list)  # the day's alerts not resolved
+    releases: list[dict[str, Any]] = field(default_factory=list)  # the upload gate's decisions (held/released)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
             reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
             reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
             reads.recent_counts = _recent_counts(session, tables, day)
+            reads.releases = pipeline_data.list_releases(session, tables, day)
     except ConsoleError as exc:
         reads.warehouse_error = str(exc)
     except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up

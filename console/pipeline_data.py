@@ -75,3 +75,17 @@ def uploaded_lists(session: Any, tables: TableNames, day: dt.date) -> dict[str, 
     rows = (session.table(tables.import_log).filter(F.col("BUSINESS_DATE") == F.lit(day))
             .group_by("LIST_NAME").agg(F.sum("RECORDS_ACCEPTED").alias("ACCEPTED")).collect())
     return {str(r["LIST_NAME"]): int(r["ACCEPTED"] or 0) for r in rows}
+
+
+def list_releases(session: Any, tables: TableNames, day: dt.date) -> list[dict[str, Any]]:
+    """The upload gate's decisions for ``day`` (one per list and channel); [] before the gate table exists."""
+    try:
+        rows = (session.table(tables.list_releases).filter(F.col("BUSINESS_DATE") == F.lit(day))
+                .sort("LIST_NAME", "CHANNEL").collect())
+    except Exception as exc:  # a warehouse seeded before the gate existed: no decisions yet
+        if "does not exist" not in str(exc).lower():
+            raise
+        return []
+    return [{"list_name": r["LIST_NAME"], "channel": r["CHANNEL"], "state": str(r["STATE"]).lower(),
+             "reason": r["REASON"] or "", "checks": [c for c in (r["CHECKS"] or "").split(",") if c],
+             "by": r["DECIDED_BY"] or "", "at": _aware(r["DECIDED_AT"])} for r in rows]

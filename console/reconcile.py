@@ -16,13 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from console import audit, volumes
+from console import audit, releases, volumes
 from console.adapters.protocols import Adapters
 from console.auth import authorise
 from console.clock import Clock, SystemClock, at_et
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
 from console.facts import stored_reconciliation
+from console.gate import HELD
 from console.model import MATCHED, MISMATCH, PENDING, ROW_COLUMNS, Reconciliation
+from console.pipeline_data import list_releases
 from console.quality import GENESYS, DayFacts, read_day, run_checks
 from console.settings import Settings
 from console.store import reconcile_rows, reconcile_runs
@@ -100,7 +102,24 @@ def compute(session: Any, settings: Settings, day: dt.date, now: dt.datetime) ->
     facts = read_day(session, settings, day)
     rows = reconcile_counts(facts, settings, now)
     checks = run_checks(session, settings, day, now, facts)
-    return Reconciliation(day, rows, checks, now, rows_transferred=facts.rows_transferred)
+    return Reconciliation(day, mark_held(rows, held_lists(session, settings, day)), checks, now,
+                          rows_transferred=facts.rows_transferred)
+
+
+def held_lists(session: Any, settings: Settings, day: dt.date) -> dict[tuple[str, str], str]:
+    """(list, channel) → why, for the lists the upload gate holds on ``day``."""
+    return {(d["list_name"], d["channel"]): d["reason"] for d in list_releases(session, settings.tables, day)
+            if d["state"] == HELD}
+
+
+def mark_held(rows: pd.DataFrame, held: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """A held list that is not uploaded is waiting on the gate, not a mismatch: say so instead."""
+    out = rows.copy()
+    for index, r in out.iterrows():
+        reason = held.get((r.LIST_NAME, r.CHANNEL))
+        if reason is not None and pd.isna(r.SENT):
+            out.loc[index, ["STATUS", "REASON"]] = [PENDING, f"On hold, not uploaded: {reason}."]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ persisted runs
@@ -121,7 +140,13 @@ def reconcile_day(adapters: Adapters, day: dt.date, user: str, trigger: str = "M
     try:
         with adapters.warehouse.session() as session:
             volumes.refresh_daily_volumes(session, adapters.settings.tables, [day])
-            result = compute(session, adapters.settings, day, now)
+            facts = read_day(session, adapters.settings, day)
+            rows = reconcile_counts(facts, adapters.settings, now)
+            checks = run_checks(session, adapters.settings, day, now, facts)
+            # The gate, then the rows in its light. Only a list Genesys has not imported yet can be held.
+            releases.apply(adapters, session, Reconciliation(day, rows[rows["SENT"].isna()], checks, now), now)
+            result = Reconciliation(day, mark_held(rows, held_lists(session, adapters.settings, day)), checks, now,
+                                    rows_transferred=facts.rows_transferred)
     except Exception as exc:
         message = exc.message if isinstance(exc, ConsoleError) else f"{type(exc).__name__}: {str(exc)[:500]}"
         logger.warning("reconciliation of %s failed: %s", day, message)

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = ROOT / "console.toml"
 DEFAULT_SECRETS = ROOT / ".streamlit" / "secrets.toml"
 ROLES = ("viewer", "operator", "engineer", "admin")
+# The data-quality checks that can hold a list from the upload (console/gate.py judges, per list).
+GATE_CHECKS = ("suppression_leaks", "duplicate_accounts", "contact_fields", "loan_tape_freshness")
 ETA_DEFAULTS = {"history_days": 60, "quantile": 0.9, "weekday_weight": 1.0, "fallback_minutes": 10}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$")
@@ -99,6 +101,8 @@ class Settings:
     secrets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # [checks]: volume anomalies, reconciliation tolerances, results-landing grace (console/quality.py).
     checks: dict[str, float] = field(default_factory=dict)
+    # [gate] blocking_checks: the checks whose failure holds a list from the upload (console/gate.py).
+    blocking_checks: tuple[str, ...] = GATE_CHECKS
 
     def milestone(self, key: str) -> Milestone:
         for milestone in self.milestones:
@@ -236,8 +240,10 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         "heartbeat_seconds": r.integer("schedules", "heartbeat_seconds", 1, 3600),
         "action_poll_seconds": r.integer("schedules", "action_poll_seconds", 1, 300),
         "misfire_grace_seconds": r.integer("schedules", "misfire_grace_seconds", 1, 86400),
+        "watch_seconds": r.integer("schedules", "watch_seconds", 5, 600),
+        "pre_upload": r.hhmm("schedules", "pre_upload"),
     }
-    for key in ("workflow", "genesys_upload", "results_export"):
+    for key in ("workflow", "genesys_upload", "results_export", "pre_upload"):
         if schedules[key][:2] in ("01", "02"):
             raise r.fail("schedules", key, "a time outside 01:00-02:59 (DST makes those fire twice or never)",
                          schedules[key])
@@ -294,7 +300,16 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         engine=_engine(r),
         secrets=secrets if secrets is not None else load_secrets(),
         checks=_checks(r),
+        blocking_checks=_blocking_checks(r),
     )
+
+
+def _blocking_checks(r: _Reader) -> tuple[str, ...]:
+    """``[gate] blocking_checks``: a list among ``GATE_CHECKS`` (empty: no list is ever held)."""
+    value = r.section("gate").get("blocking_checks")
+    if not isinstance(value, list) or any(v not in GATE_CHECKS for v in value):
+        raise r.fail("gate", "blocking_checks", f"a list among {', '.join(GATE_CHECKS)}", value)
+    return tuple(value)
 
 
 ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down",

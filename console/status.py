@@ -61,7 +61,8 @@ def day_status(adapters: Adapters, day: dt.date | None = None, clock: Clock | No
     status = DayStatus(
         mode=adapters.mode, business_date=day, now=now, reads=reads, milestones=milestones,
         worker=worker if worker is not None else worker_status(adapters), task_order=adapters.spec.keys,
-        eta=estimate, overall=overall(adapters.spec, run, milestones, estimate, now),
+        eta=estimate, overall=overall(adapters.spec, run, milestones, estimate, now, reads.reconciliation,
+                                      reads.releases),
     )
     status.checklist = checklist.evaluate(settings.checklist, status, reads.checklist_events)
     return status

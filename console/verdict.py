@@ -80,6 +80,24 @@ class DayStatus:
     checklist_events = _Fact[list[Event]]()
     reconciliation = _Fact[Reconciliation | None]()
     open_alerts = _Fact[list[dict[str, Any]]]()
+    releases = _Fact[list[dict[str, Any]]]()
+
+    def gate(self) -> list[dict[str, Any]]:
+        """Each Genesys list of the day with its gate state (``pending`` until the checks decide), for JSON."""
+        decided = {(r["list_name"], r["channel"]): r for r in self.releases}
+        genesys = [(r.LIST_NAME, r.CHANNEL) for r in self.lists.itertuples() if r.DESTINATION == "GENESYS"]
+        out = []
+        for key in sorted(set(genesys) | set(decided)):
+            r = decided.get(key)
+            out.append({"list_name": key[0], "channel": key[1], "state": r["state"] if r else "pending",
+                        "reason": r["reason"] if r else "", "by": r["by"] if r else None,
+                        "at": r["at"].astimezone(ET).isoformat() if r and r["at"] else None})
+        return out
+
+    @property
+    def held(self) -> list[dict[str, Any]]:
+        """The day's lists on hold from the upload (the gate), with why."""
+        return [r for r in self.releases if r["state"] == "held"]
 
     @property
     def checklist_done(self) -> tuple[int, int]:
@@ -134,12 +152,19 @@ class DayStatus:
             "warehouse_error": self.warehouse_error,
             "engine_error": self.engine_error,
             "stale_since": iso(self.stale_since),
+            # The upload gate per Genesys list: released / held, or pending before the checks decided.
+            "gate": self.gate(),
         }
 
 
 def overall(spec: WorkflowSpec, run: Run | None, milestones: list[MilestoneState], estimate: Eta | None,
-            now: dt.datetime) -> Overall:
-    """One verdict for the day, the worst that applies, with the reason in words."""
+            now: dt.datetime, reconciliation: Reconciliation | None = None,
+            releases: list[dict[str, Any]] | None = None) -> Overall:
+    """One verdict for the day, the worst that applies, with the reason in words.
+
+    Worst first: failed tasks or milestones; a list held from the upload; a failed data-quality check; a
+    reconciliation mismatch; a late milestone; a milestone at risk or a check that warns; on track; done.
+    """
 
     def short(key: str) -> str:
         return spec.task(key).short_key if key in spec.keys else key
@@ -159,6 +184,9 @@ def overall(spec: WorkflowSpec, run: Run | None, milestones: list[MilestoneState
         first_failed = by_status[FAILED][0] if by_status.get(FAILED) else None
         return Overall(OVERALL_FAILED, f"{first_failed.name}: {first_failed.detail}" if first_failed
                        else "The workflow run did not succeed.")
+    data = data_quality(reconciliation, releases or [])
+    if data is not None and data.state == OVERALL_FAILED:
+        return data
     if by_status.get(LATE):
         m = by_status[LATE][0]
         expected = ""
@@ -167,6 +195,8 @@ def overall(spec: WorkflowSpec, run: Run | None, milestones: list[MilestoneState
         done_late = f"done at {hhmm(m.actual)} ET, " if m.actual else ""
         return Overall(OVERALL_LATE, f"{m.name} (due {hhmm(m.planned)} ET) is late: {done_late}{m.detail}"
                                      f"{expected}")
+    if data is not None:
+        return data
     if by_status.get(AT_RISK):
         m = by_status[AT_RISK][0]
         return Overall(OVERALL_AT_RISK, f"{m.name} (due {hhmm(m.planned)} ET): {m.detail}")
@@ -184,3 +214,29 @@ def overall(spec: WorkflowSpec, run: Run | None, milestones: list[MilestoneState
     return Overall(OVERALL_ON_TRACK, "Nothing is overdue.")
 
 
+def data_quality(reconciliation: Reconciliation | None, releases: list[dict[str, Any]]) -> Overall | None:
+    """The day's lists judged: a hold, a failed check or a mismatch fails the day; a check that warns puts it
+    at risk; None when the stored checks found nothing (or the day has not been checked yet)."""
+    held = [r for r in releases if r["state"] == "held"]
+    if held:
+        first = held[0]
+        more = f" (and {len(held) - 1} more list(s) held)" if len(held) > 1 else ""
+        return Overall(OVERALL_FAILED, f"{first['reason']} on {first['list_name']}; upload held{more}. Rerun its "
+                                       "task, or an engineer releases it with a reason.")
+    if reconciliation is None:
+        return None
+    failed = [c for c in reconciliation.checks if c.status == "fail"]
+    if failed:
+        more = f" (and {len(failed) - 1} more failed check(s))" if len(failed) > 1 else ""
+        return Overall(OVERALL_FAILED, f"{failed[0].title}: {failed[0].evidence}{more}")
+    mismatches = reconciliation.mismatches
+    if len(mismatches):
+        r = mismatches.iloc[0]
+        more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+        return Overall(OVERALL_FAILED, f"{r.LIST_NAME} ({r.CHANNEL}): {r.REASON}{more}")
+    if reconciliation.failure:  # could not check: never a pass, never a hold by itself
+        return Overall(OVERALL_AT_RISK, f"The checks could not run: {reconciliation.failure['message']}")
+    warned = [c for c in reconciliation.checks if c.status == "warn"]
+    if warned:
+        return Overall(OVERALL_AT_RISK, f"{warned[0].title}: {warned[0].evidence}")
+    return None

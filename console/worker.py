@@ -22,11 +22,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from console import alerts, demo
+from console import alerts, demo, pipeline_data
 from console.adapters.local_engine import executor_id
 from console.adapters.protocols import Adapters
-from console.clock import ET, Clock, SystemClock, at_et, business_date, is_business_day
+from console.clock import ET, Clock, SystemClock, at_et, business_date, hhmm, is_business_day
 from console.errors import WorkerLocked
+from console.facts import stored_reconciliation
 from console.reconcile import reconcile_day
 from console.store import job_events, worker_heartbeat
 
@@ -145,12 +146,14 @@ def trigger_workflow() -> None:
         return f"run {run.run_id} {run.state.label}"
 
     _record("workflow", day, body)
+    checks_if_changed()  # the lists are judged (and a bad one held) now, long before the upload
     evaluate_alerts()  # a failed task alerts now, not at the next interval
 
 
 def genesys_upload() -> None:
     day = _today()
     if day is not None and _rt().adapters.is_demo:
+        checks_if_changed()  # the simulated upload reads the gate: make sure it has judged the latest lists
         _record("genesys_upload", day, lambda: demo.genesys_upload(_rt().adapters, day))
 
 
@@ -168,17 +171,68 @@ def evaluate_alerts() -> None:
     _record("alerts", business_date(now, rt.adapters.settings.day_rolls_at),
             lambda: ", ".join(f"{k} {v}" for k, v in alerts.run_cycle(rt.adapters, now).items() if v) or "nothing new")
 
-def reconcile() -> None:
-    """Reconciliation and quality checks of today (after 09:00 and after the 22:30 export)."""
+
+def reconcile(trigger: str = "SCHEDULE") -> None:
+    """Reconciliation, quality checks and the upload gate of today (at 08:15, 09:05 and 23:00, and when the
+    facts change)."""
     day = _today()
     if day is None:
         return
 
     def body() -> str:
-        result = reconcile_day(_rt().adapters, day, SYSTEM_USER, trigger="SCHEDULE", clock=_rt().clock)
-        return f"{result.matched} of {result.pairs} lists matched"
+        result = reconcile_day(_rt().adapters, day, SYSTEM_USER, trigger=trigger, clock=_rt().clock)
+        failed = [c.name for c in result.checks if c.status == "fail"]
+        words = f"{result.matched} of {result.pairs} lists matched"
+        return words + (f"; failed: {', '.join(failed)}" if failed else "")
 
     _record("reconcile", day, body)
+
+
+# A reconciliation that failed (warehouse down) is not retried by the watch for this long.
+RETRY_AFTER_FAILURE = dt.timedelta(minutes=5)
+
+
+def facts_changed(adapters: Adapters, day: dt.date, now: dt.datetime) -> str | None:
+    """What changed since the day's last reconciliation, in words, or None: a run or repair that finished, and,
+    from the upload until an hour after "ready" and for two hours after the export, the import log or the
+    results landing. Reads the engine every time, the warehouse only in those windows."""
+    kept = stored_reconciliation(adapters, day)
+    if kept is not None and kept.failure and now - dt.datetime.fromisoformat(kept.failure["at"]) < RETRY_AFTER_FAILURE:
+        return None
+    since = kept.at if kept is not None and kept.run_id is not None else None
+    run = adapters.engine.run_for_date(day)
+    if run is not None and run.state.is_terminal and run.end is not None and (since is None or run.end > since):
+        return f"run {run.run_id} {run.state.label} at {hhmm(run.end)} ET"
+    s = adapters.settings.schedules
+    windows = [(at_et(day, s["genesys_upload"]), at_et(day, adapters.settings.milestone("ready").time)),
+               (at_et(day, s["results_export"]), at_et(day, s["results_export"]) + dt.timedelta(hours=2))]
+    if not any(start <= now <= end + dt.timedelta(hours=1) for start, end in windows) or since is None:
+        return None
+    with adapters.warehouse.session() as session:
+        uploaded, _ = pipeline_data.upload_summary(session, adapters.settings.tables, day)
+        exported, _ = pipeline_data.export_summary(session, adapters.settings.tables, day)
+    for moment, what in ((uploaded, "the Genesys upload"), (exported, "the results export")):
+        if moment is not None and moment > since:
+            return f"{what} landed at {hhmm(moment)} ET"
+    return None
+
+
+def checks_if_changed() -> None:
+    """The watch: reconcile, check and gate today when its facts changed since the last time, then alert."""
+    day = _today()
+    if day is None:
+        return
+    rt = _rt()
+    try:
+        change = facts_changed(rt.adapters, day, rt.clock.now())
+    except Exception:
+        logger.exception("watching %s for changes failed", day)
+        return
+    if change is None:
+        return
+    logger.info("checks for %s: %s", day, change)
+    reconcile(trigger="CHANGE")
+    evaluate_alerts()
 
 
 def catch_up() -> None:
@@ -226,7 +280,10 @@ def build_scheduler(adapters: Adapters, blocking: bool = True) -> Any:
         ("workflow", "console.worker:trigger_workflow", _cron(s["workflow"])),
         ("alerts", "console.worker:evaluate_alerts",
          {"trigger": "interval", "minutes": adapters.settings.alerts["evaluate_minutes"]}),
-        # After 09:00 (uploads due) and after the 22:30 export has had time to land.
+        ("watch", "console.worker:checks_if_changed", {"trigger": "interval", "seconds": s["watch_seconds"]}),
+        # Before the 08:30 upload (the gate decides), and as a safety net after 09:00 (uploads due) and after
+        # the 22:30 export has had time to land.
+        ("pre_upload", "console.worker:reconcile", _cron(s["pre_upload"])),
         ("reconcile_morning", "console.worker:reconcile",
          _cron(_minus(adapters.settings.milestone("ready").time, -5))),
         ("reconcile_evening", "console.worker:reconcile", _cron(_minus(s["results_export"], -30))),

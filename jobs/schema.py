@@ -171,7 +171,32 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ACCOUNTS", INT),  # distinct accounts (fewer than RECORDS only when a list holds duplicates)
         ("REFRESHED_AT", TS),
     ),
+    # The upload gate (console/releases.py): the latest decision per business date × list × channel.
+    "list_releases": (
+        ("BUSINESS_DATE", "DATE"),
+        ("LIST_NAME", "VARCHAR"),
+        ("CHANNEL", "VARCHAR"),
+        ("STATE", "VARCHAR"),  # RELEASED | HELD
+        ("REASON", "VARCHAR"),  # why it is held, or why a person released it
+        ("CHECKS", "VARCHAR"),  # the blocking checks that failed, comma-separated
+        ("DECIDED_BY", "VARCHAR"),  # "console", or the person who released it
+        ("DECIDED_AT", TS),
+    ),
 }
+
+
+def released_view_sql(tables: TableNames) -> str:
+    """The view an upload reads: every list row of its date unless the list is on hold for that date."""
+    return (f"CREATE OR REPLACE VIEW {tables.released_lists} AS SELECT l.* FROM {tables.outbound_lists} l "
+            f"LEFT JOIN {tables.list_releases} r ON r.BUSINESS_DATE = l.BUSINESS_DATE "
+            "AND r.LIST_NAME = l.LIST_NAME AND r.CHANNEL = l.CHANNEL WHERE r.STATE IS NULL OR r.STATE <> 'HELD'")
+
+
+def ensure_gate(session: Session, tables: TableNames) -> None:
+    """The gate's table and view on a warehouse created before they existed (both idempotent)."""
+    body = ", ".join(f"{column} {kind}" for column, kind in COLUMNS["list_releases"])
+    session.sql(f"CREATE TABLE IF NOT EXISTS {tables.list_releases} ({body})").collect()
+    session.sql(released_view_sql(tables)).collect()
 
 
 def column_names(name: str) -> list[str]:
@@ -188,3 +213,4 @@ def create_tables(session: Session, tables: TableNames, replace: bool = False) -
     for key, columns in COLUMNS.items():
         body = ", ".join(f"{column} {kind}" for column, kind in columns)
         session.sql(f"{verb} {names[key]} ({body})").collect()
+    session.sql(released_view_sql(tables)).collect()

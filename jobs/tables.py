@@ -21,6 +21,8 @@ class TableNames:
     import_log: str
     campaign_results: str
     daily_volumes: str
+    list_releases: str  # the upload gate: one row per date × list, RELEASED or HELD (console/releases.py)
+    released_lists: str  # a view: the lists an upload may send (every list of the date not on hold)
 
     def all(self) -> dict[str, str]:
         return dict(self.__dict__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from console.clock import at_et
-from console.ui import cached, charts, views
+from console.ui import cached, charts, gate, views
 from console.ui.fmt import et_naive, hhmm
 from console.ui.frame import engine_note, frame, guarded, overall_callout
 
@@ -15,6 +15,7 @@ spec = page.adapters.spec
 with guarded():
     status = cached.status(page.adapters, page.day, page.clock)
     overall_callout(status)
+    gate.held_lists(page, status)
     engine_note(status)
     zone = views.zone_name(status.now)
 

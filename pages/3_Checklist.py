@@ -6,7 +6,7 @@ import streamlit as st
 
 from console import auth, checklist, checklist_actions
 from console.errors import ConsoleError
-from console.ui import cached, views
+from console.ui import cached, gate, views
 from console.ui.fmt import hhmm
 from console.ui.frame import Page, frame, guarded, show_error
 
@@ -23,6 +23,7 @@ def items(page: Page) -> None:
     page = page.refreshed()
     with guarded():
         status = cached.status(page.adapters, page.day, page.clock)
+        gate.held_lists(page, status)
         done, total = status.checklist_done
         st.progress(done / total if total else 0.0, text=f"{done} of {total} items done for {page.day}")
         overdue = checklist.group_overdue(status.checklist, status)

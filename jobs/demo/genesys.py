@@ -18,6 +18,7 @@ from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType, StringType
 
 from jobs.common import Replace, et_to_utc, hash_bucket, load_frame, replace_rows, values_frame
+from jobs.schema import ensure_gate
 
 if TYPE_CHECKING:
     from snowflake.snowpark import DataFrame, Session
@@ -92,15 +93,17 @@ def _dates_frame(session: Session, dates: Sequence[dt.date], upload_at: dt.datet
 
 def upload(session: Session, tables: TableNames, dates: Sequence[dt.date],
            upload_at: dt.datetime | None = None) -> dict:
-    """The 08:30 list-automation imports: one import-log row per active Genesys list and date.
+    """The 08:30 list-automation imports: one import-log row per active Genesys list and date, except a list the
+    console holds for that date (the upload gate, ``list_releases``): it is not uploaded at all.
 
     ``upload_at`` (naive UTC) replaces 08:30 when the upload runs late (a console started after 08:30, whose
     catch-up has just generated the lists): the imports are stamped as finishing within 30 s of it.
     """
     dates = sorted(set(dates))
+    ensure_gate(session, tables)
     config = session.table(tables.list_automation_config).filter(F.col("ACTIVE")).select(
         "LIST_NAME", "CHANNEL", "CONTACT_LIST_ID")
-    lists = session.table(tables.outbound_lists).filter(
+    lists = session.table(tables.released_lists).filter(
         (F.col("DESTINATION") == "GENESYS") & F.col("BUSINESS_DATE").isin(dates))
     counts = lists.group_by("BUSINESS_DATE", "LIST_NAME").agg(
         F.count(F.lit(1)).alias("SENT"), F.sum(F.iff(rejected(), F.lit(1), F.lit(0))).alias("REJECTED"))
@@ -122,6 +125,10 @@ def upload(session: Session, tables: TableNames, dates: Sequence[dt.date],
                     sent.alias("RECORDS_SENT"), (sent - rejects).alias("RECORDS_ACCEPTED"),
                     rejects.alias("RECORDS_REJECTED"), status.alias("STATUS"),
                     started.alias("STARTED_AT"), finished.alias("FINISHED_AT")))
+    held = session.table(tables.list_releases).filter(
+        F.col("BUSINESS_DATE").isin(dates) & (F.col("STATE") == F.lit("HELD"))).select(
+        "BUSINESS_DATE", "LIST_NAME", "CHANNEL")
+    rows = rows.join(held, on=["BUSINESS_DATE", "LIST_NAME", "CHANNEL"], how="left_anti")
     replace_rows(session, [Replace(tables.import_log, F.col("BUSINESS_DATE").isin(dates), rows)])
     stored = session.table(tables.import_log).filter(F.col("BUSINESS_DATE").isin(dates))
     totals = stored.select(F.count(F.lit(1)).alias("IMPORTS"), F.sum("RECORDS_SENT").alias("SENT"),
