@@ -205,3 +205,47 @@ def test_a_failed_task_is_rerun_from_the_workflow_page_once(ui: tuple[str, Stack
         outcomes = sorted(r.outcome for r in conn.execute(sa.select(audit_log)))
     assert len(requests) == 1 and requests[0].kind == "repair"
     assert outcomes in (["accepted", "duplicate"], ["accepted", "refused"])  # the second click queued nothing
+
+
+def test_a_leak_holds_the_list_on_home_and_an_engineer_releases_it_in_chromium(ui: tuple[str, Stack]) -> None:
+    from playwright.sync_api import sync_playwright
+    from snowflake.snowpark import functions as F
+
+    from console import reconcile
+    from console.clock import FrozenClock, at_et
+
+    url, stack = ui
+    day, tables = stack.failed_day, stack.adapters.settings.tables
+    with stack.adapters.warehouse.session() as session:  # 06:40: lists built, nothing uploaded; one leak
+        session.table(tables.import_log).delete(F.col("BUSINESS_DATE") == F.lit(day))
+        leak = (session.table(tables.suppressions).filter(F.col("CHANNEL") == "ALL").sort("ACCOUNT_ID")
+                .limit(1).collect()[0])
+        session.sql(f"INSERT INTO {tables.outbound_lists} (BUSINESS_DATE, LIST_NAME, CHANNEL, DESTINATION, "
+                    f"ACCOUNT_ID, TASK_KEY, CONTACT, DAYS_PAST_DUE, PRIORITY, GENERATED_AT) VALUES ('{day}', "
+                    f"'GR_CALL_LIST', 'CALL', 'GENESYS', {leak['ACCOUNT_ID']}, 'BI-737', '555-0100', 40, 999999, "
+                    f"'{day} 11:00:00')").collect()
+    reconcile.reconcile_day(stack.adapters, day, "worker", trigger="CHANGE", clock=FrozenClock(at_et(day, "06:40")))
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/?date={day}", timeout=30_000)
+            settle(page, "Refreshes every 30 s")
+            body = page.inner_text("body")
+            assert "GR_CALL_LIST held" in body and f"suppressed account(s) ({leak['REASON']})" in body
+            assert "Failed ·" in body and "Traceback" not in body
+            page.screenshot(path=str(ARTIFACTS / "home-held.png"), timeout=15_000)
+            page.get_by_label("Why GR_CALL_LIST may be uploaded as it is").fill("legal cleared the account")
+            page.get_by_role("button", name="Release GR_CALL_LIST").click()
+            page.get_by_text("released for the upload by").first.wait_for(timeout=15_000)
+            assert "GR_CALL_LIST held" not in page.inner_text("body")
+            page.goto(f"{url}/Audit", timeout=30_000)
+            settle(page, "The audit log is append-only")
+            assert "2 of 2 entries" in page.inner_text("body")  # the console's hold and the person's release
+            page.screenshot(path=str(ARTIFACTS / "audit-release.png"), timeout=15_000)
+        finally:
+            browser.close()
+    with stack.adapters.store.connect() as conn:
+        released = conn.execute(sa.select(audit_log).where(audit_log.c.action == "gate.release")).all()
+    assert [(r.actor, r.outcome) for r in released] == [(stack.adapters.settings.local_user, "accepted")]
+    assert "legal cleared the account" in released[0].detail
