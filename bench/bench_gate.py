@@ -3,10 +3,10 @@
 An embedded stack in a temporary data dir (its own warehouse process on a free port): ``--days`` of demo
 history at ``--accounts`` accounts, then today's feeds. The real worker (``console.worker.run_worker``, the
 scheduler with its 30 s watch) runs in this process. A "Run now" request starts today's workflow; while it
-runs, right after BI-2482 (the base population) has finished, a cease-and-desist suppression arrives for an
-account that was on yesterday's call list, so the call list is built with it: a suppression leak. The
-bench waits (bounded) for the gate's hold and prints the time from the run's end to the hold's decision, the
-checks' duration, and which check named it.
+runs, right after BI-737 has written GR_CALL_LIST, a row for a cease-and-desist account is appended to it (as
+a faulty task would: every list task filters suppressions itself, so the leak has to be put there). The
+bench waits (bounded) for the gate's hold and prints the time from the run's end to the hold's decision and
+the duration of each check run of the day.
 
 Figures only, no assertions. Usage: python bench/bench_gate.py [--accounts 50000] [--days 25]
 """
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
 
     from console import demo, facts, pipeline_data
     from console.app import build_adapters
-    from console.clock import ET, SystemClock, business_date, is_business_day
+    from console.clock import ET, SystemClock, is_business_day
     from console.settings import load_settings
     from console.store import reconcile_runs
     from console.worker import run_worker
@@ -57,15 +57,14 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     demo.ensure_demo(adapters, days=args.days, accounts=args.accounts, now=now)
     today = now.astimezone(ET).date()
-    yesterday = business_date(now) if business_date(now) != today else demo.history_end(now)
     demo.prepare_day(adapters, today)
     print(f"accounts={args.accounts:,}, {args.days} days of history seeded in {time.perf_counter() - t0:.1f} s; "
           f"today {today}", flush=True)
     tables = settings.tables
     with adapters.warehouse.session() as session:
-        victim = int(session.table(tables.outbound_lists).filter(
-            (F.col("BUSINESS_DATE") == F.lit(yesterday)) & (F.col("LIST_NAME") == "GR_CALL_LIST"))
-            .sort("PRIORITY").limit(1).collect()[0]["ACCOUNT_ID"])
+        victim = int(session.table(tables.suppressions).filter(
+            (F.col("CHANNEL") == "ALL") & (F.col("REASON") == "CEASE_AND_DESIST") & F.col("END_DATE").is_null())
+            .sort("ACCOUNT_ID").limit(1).collect()[0]["ACCOUNT_ID"])
 
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(adapters,), kwargs={"stop": stop}, daemon=True)
@@ -80,13 +79,16 @@ def run(args: argparse.Namespace) -> None:
         hold = None
         while time.monotonic() < deadline and hold is None:
             run_ = adapters.engine.run_for_date(today)
-            first = next((t for t in run_.tasks if t.task_key.startswith("BI-2482")), None) if run_ else None
-            if not injected and first is not None and first.state.value == "succeeded":
-                with adapters.warehouse.session() as session:  # a suppression that arrives mid-run
-                    session.sql(f"INSERT INTO {tables.suppressions} (ACCOUNT_ID, REASON, CHANNEL, START_DATE, "
-                                f"END_DATE) VALUES ({victim}, 'CEASE_AND_DESIST', 'ALL', '{today}', NULL)").collect()
+            call = next((t for t in run_.tasks if t.task_key.startswith("BI-737")), None) if run_ else None
+            if not injected and call is not None and call.state.value == "succeeded":
+                with adapters.warehouse.session() as session:  # a faulty task's leak, mid-run
+                    session.sql(f"INSERT INTO {tables.outbound_lists} (BUSINESS_DATE, LIST_NAME, CHANNEL, "
+                                "DESTINATION, ACCOUNT_ID, TASK_KEY, CONTACT, DAYS_PAST_DUE, PRIORITY, GENERATED_AT) "
+                                f"VALUES ('{today}', 'GR_CALL_LIST', 'CALL', 'GENESYS', {victim}, 'BI-737', "
+                                "'555-0100', 40, 999999, CURRENT_TIMESTAMP)").collect()
                 injected = True
-                print(f"  {time.strftime('%H:%M:%S')} suppression for account {victim} inserted after BI-2482",
+                print(f"  {time.strftime('%H:%M:%S')} cease-and-desist account {victim} appended to GR_CALL_LIST "
+                      f"after BI-737 (run {'still running' if not run_.state.is_terminal else 'ended'})",
                       flush=True)
             if injected:
                 with adapters.warehouse.session() as session:
