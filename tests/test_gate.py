@@ -307,3 +307,23 @@ def test_thirty_clean_seeded_days_hold_nothing_alert_nothing_and_are_done(mornin
         assert status.held == [], day
         assert [a for a in facts.alert_rows(m.adapters, day, day) if a["state"] != "resolved"] == [], day
         assert status.overall.state == "done", (day, status.overall.reason)
+
+
+def test_the_watch_sees_a_finished_run_and_a_landed_upload_and_nothing_else(morning: Morning) -> None:
+    from console.worker import facts_changed
+
+    m = morning
+    run = m.adapters.engine.run_for_date(m.day)
+    assert run is not None and run.end is not None
+    first = facts_changed(m.adapters, m.day, run.end + dt.timedelta(seconds=5))
+    if facts.stored_reconciliation(m.adapters, m.day) is None:  # nothing checked yet: the run's end is news
+        assert first is not None and first.startswith(f"run {run.run_id} succeeded")
+    judge(m, "06:55")
+    assert facts_changed(m.adapters, m.day, m.at("06:56")) is None  # checked since the run ended
+    genesys.upload(m.session, m.tables, [m.day])  # the import log lands (stamped 08:50-09:00)
+    assert facts_changed(m.adapters, m.day, m.at("07:30")) is None  # outside the upload window: not looked at
+    change = facts_changed(m.adapters, m.day, m.at("09:05"))
+    assert change is not None and change.startswith("the Genesys upload landed")
+    judge(m, "09:06")
+    assert facts_changed(m.adapters, m.day, m.at("09:07")) is None
+    m.session.table(m.tables.import_log).delete(F.col("BUSINESS_DATE") == F.lit(m.day))
