@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from console import audit, notify
@@ -144,11 +145,10 @@ def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list
     when = f"reconciled {hhmm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
     if "reconciliation_mismatch" not in off:
         for r in result.mismatches.itertuples():
-            accepted = "none" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"
             found.append(Condition("reconciliation_mismatch", day, f"{r.LIST_NAME}/{r.CHANNEL}", CRITICAL,
                                    f"{r.LIST_NAME} ({r.CHANNEL}): {r.REASON}",
-                                   f"Generated {int(r.GENERATED):,} → accepted {accepted} → exported "
-                                   f"{int(r.EXPORTED):,} ({when})."))
+                                   f"Generated {_count(r.GENERATED)} → accepted {_count(r.ACCEPTED)} → exported "
+                                   f"{_count(r.EXPORTED)} ({when})."))
     for check in result.checks:
         if check.status != "fail":
             continue
@@ -158,6 +158,11 @@ def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list
         found.append(Condition(rule, day, check.title, CRITICAL if rule == "quality_check" else WARNING,
                                f"{check.title}: failed.", f"{check.evidence} ({when})"))
     return found
+
+
+def _count(value: Any) -> str:
+    """A stage count in words: "none" where the stage has no number (None, NaN or pd.NA)."""
+    return "none" if pd.isna(value) else f"{int(value):,}"
 
 
 # ------------------------------------------------------------------------------------------------ lifecycle

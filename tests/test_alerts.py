@@ -12,7 +12,9 @@ import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from types import SimpleNamespace
+from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -21,9 +23,10 @@ from console.auth import User
 from console.clock import FrozenClock, at_et, last_business_days
 from console.errors import InvalidRequest, NotAuthorised
 from console.facts import DayReads, WorkerStatus
+from console.model import ROW_COLUMNS, CheckResult, Reconciliation
 from console.settings import DEFAULT_SETTINGS, load_settings
 from console.status import day_status
-from console.store import StateStore, outbox
+from console.store import StateStore, outbox, reconcile_rows, reconcile_runs
 from tests.conftest import free_port
 from tests.enginekit import make_env
 from tests.test_status_pages import record_run
@@ -329,3 +332,58 @@ def test_a_watchdog_cycle_for_one_rule_leaves_the_other_alerts_alone(env) -> Non
     status = status_at(env, moment, worker_alive=False)  # uploaded now, but only worker_down is evaluated
     alerts.run_cycle(env.adapters, moment, DAY, status, only={"worker_down"})
     assert open_alerts(env, "upload_missing") and open_alerts(env, "worker_down")
+
+
+# ------------------------------------------------------------------------------------------------ missing counts
+MISMATCHED = ["GR_CALL_LIST", "CALL", 16000, 15990, 15900, 7900, "mismatch", "partial export: 50%"]
+MATCHED = ["GR_TEXT_ELIGIBLE", "SMS", 4800, 4800, 4790, 4700, "matched", ""]
+CHECKS = [CheckResult("record_counts", "Record counts", "fail", "FUNNEL_SMS 2,900 below 4,100–5,300"),
+          CheckResult("suppression_leaks", "Suppression leaks", "fail", "3 suppressed accounts on GR_CALL_LIST"),
+          CheckResult("duplicate_accounts", "Duplicate accounts", "pass", "none")]
+# A count with no number, as each path can hold it: a raw cell, a float column, a nullable-integer column
+# (what the stored reconciliation reads back for a list with no import-log row).
+NO_NUMBER = [pytest.param(None, object, id="None"), pytest.param(float("nan"), object, id="NaN"),
+             pytest.param(pd.NA, object, id="NA"), pytest.param(float("nan"), "float64", id="NaN-float64"),
+             pytest.param(pd.NA, "Int64", id="NA-Int64")]
+
+
+@pytest.mark.parametrize("value, dtype", NO_NUMBER)
+@pytest.mark.parametrize("column", ["GENERATED", "SENT", "ACCEPTED", "EXPORTED"])
+def test_a_count_without_a_number_in_any_column_still_alerts_the_mismatch(env, column: str, value: Any,
+                                                                         dtype: Any) -> None:
+    rows = pd.DataFrame([MISMATCHED, MATCHED], columns=ROW_COLUMNS)
+    rows[column] = pd.Series([value, value], dtype=dtype)
+    moment = at_et(DAY, "23:05")
+    result = Reconciliation(DAY, rows, CHECKS, moment, 7, "scheduler")
+    found = alerts.conditions(env.adapters, status_at(env, moment), result)
+    [mismatch] = [c for c in found if c.rule == "reconciliation_mismatch"]
+    assert mismatch.subject == "GR_CALL_LIST/CALL" and mismatch.summary == "GR_CALL_LIST (CALL): partial export: 50%"
+    label = {"GENERATED": "Generated", "ACCEPTED": "accepted", "EXPORTED": "exported"}.get(column)
+    if label is not None:
+        assert f"{label} none" in mismatch.evidence, mismatch.evidence
+    alerts.sync(env.adapters, DAY, found, moment)
+    assert [r["subject"] for r in open_alerts(env, "reconciliation_mismatch")] == ["GR_CALL_LIST/CALL"]
+
+
+def store_reconciliation(env, rows: list[list[Any]], checks: list[CheckResult], at: dt.datetime) -> None:
+    """A succeeded reconciliation of ``DAY`` in the state DB, as ``reconcile_day`` writes it."""
+    with env.store.begin() as conn:
+        run_id = conn.execute(reconcile_runs.insert().values(
+            business_date=DAY, trigger="SCHEDULE", requested_by="worker", started_at=at, finished_at=at,
+            status="succeeded", message="", pairs=len(rows), matched=sum(r[6] == "matched" for r in rows),
+            checks=json.dumps([c.to_json() for c in checks]))).inserted_primary_key[0]
+        conn.execute(reconcile_rows.insert(), [
+            {"run_id": run_id, "list_name": r[0], "channel": r[1], "generated": r[2], "sent": r[3], "accepted": r[4],
+             "exported": r[5], "status": r[6], "reason": r[7]} for r in rows])
+
+
+def test_a_list_that_never_reached_genesys_alerts_from_the_stored_reconciliation(env) -> None:
+    """The stored row of a list with no import-log row reads back as pd.NA: the cycle used to raise here."""
+    moment = at_et(DAY, "09:10")
+    never = ["GR_CALL_LIST", "CALL", 16000, None, None, 0, "mismatch",
+             "List not uploaded: no Genesys import-log row after 09:00 ET for the 16,000 records generated."]
+    store_reconciliation(env, [never, MATCHED], [], moment)
+    cycle(env, moment)
+    [alert] = open_alerts(env, "reconciliation_mismatch")
+    assert alert["summary"].startswith("GR_CALL_LIST (CALL): List not uploaded")
+    assert alert["evidence"].startswith("Generated 16,000 → accepted none → exported 0")
