@@ -317,7 +317,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
 
 
 ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down",
-               "reconciliation_mismatch", "volume_anomaly", "quality_check")
+               "reconciliation_mismatch", "volume_anomaly", "quality_check", "console_error")
 
 
 def _alerts(r: _Reader) -> dict[str, Any]:
