@@ -89,7 +89,8 @@ def read_day(session: Any, settings: Settings, day: dt.date) -> DayFacts:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _utc(value: Any) -> dt.datetime | None:
+def as_utc(value: Any) -> dt.datetime | None:
+    """A warehouse timestamp as an aware datetime (a naive one is UTC); None when there is none."""
     if value is None or (not isinstance(value, dt.datetime) and pd.isna(value)):
         return None
     moment = pd.Timestamp(value).to_pydatetime()
@@ -136,7 +137,7 @@ def loan_tape_freshness(c: CheckInput) -> CheckResult:
         return CheckResult(name, title, FAIL, f"No loan-tape load as of {c.day} or earlier.", {})
     newest = rows[0].as_dict()
     as_of = pd.Timestamp(newest["AS_OF_DATE"]).date()
-    loaded = _utc(newest["LOADED_AT"])
+    loaded = as_utc(newest["LOADED_AT"])
     accounts = int(newest["ACCOUNTS"] or 0)
     numbers: dict[str, Any] = {"as_of_date": as_of.isoformat(), "loaded_at": loaded.isoformat() if loaded else None,
                                "accounts": accounts}
@@ -294,7 +295,7 @@ def results_landing(c: CheckInput) -> CheckResult:
     grace = dt.timedelta(minutes=int(c.settings.checks["results_grace_minutes"]))
     results = c.facts.results
     rows = int(results["RESULT_ROWS"].sum()) if len(results) else 0
-    landed = max((t for t in (_utc(v) for v in results["LANDED"]) if t is not None), default=None) if rows else None
+    landed = max((t for t in (as_utc(v) for v in results["LANDED"]) if t is not None), default=None) if rows else None
     numbers = {"result_rows": rows, "contacts": int(results["CONTACTS"].sum()) if len(results) else 0,
                "newest_landed": landed.isoformat() if landed else None, "export_due": due.isoformat()}
     if c.now < due:
