@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from snowflake.snowpark import functions as F
 
-from console import facts, model, reconcile, volumes
+from console import checklist, facts, model, pipeline_data, reconcile, volumes
 from console.app import build_adapters
 from console.clock import FrozenClock, at_et, hhmm, last_business_days
 from console.quality import FAIL, PASS, as_utc, run_checks
 from console.settings import DEFAULT_SETTINGS, Settings, load_settings
+from console.status import day_status
 from jobs.common import hash_bucket
 from jobs.demo.anomalies import by_kind
 
@@ -166,6 +167,29 @@ def test_a_list_cut_by_40_percent_is_too_low(history: History) -> None:
     assert (flag["list_name"], flag["status"]) == (CALL_LIST, "too_low")
     assert "too low: expected" in result.evidence and f"of the last {flag['history']} {day:%A}s" in result.evidence
     assert flag["records"] < flag["low"]
+
+
+def test_the_checklist_judges_a_count_with_the_volume_band_and_words(history: History) -> None:
+    """One judgment of a count: the checklist's item and the record-count check agree, word for word."""
+    tables, day, now = history.settings.tables, history.day, history.after()
+
+    def both(session: Any) -> tuple[Any, Any]:
+        reads = facts.DayReads(day=day, read_at=now, lists=pipeline_data.list_counts(session, tables, day),
+                               volume_history=facts._volume_history(session, history.settings, day))
+        status = day_status(history.adapters, day, FrozenClock(now), reads=reads, history=[],
+                            worker=facts.WorkerStatus(True, "w", now, 1.0, "alive"))
+        return check(history, "record_counts"), checklist.check_list_counts(status)
+
+    record, item = both(history.session)
+    assert (record.status, item.outcome) == (PASS, checklist.PASS)
+    assert item.evidence.endswith(f". {record.evidence}")
+    with fault(history.session) as session:
+        session.table(tables.outbound_lists).delete(
+            (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == CALL_LIST)
+            & (hash_bucket("ACCOUNT_ID", modulo=100, salt="cut") < 40))
+        record, item = both(session)
+    assert (record.status, item.outcome) == (FAIL, checklist.FAIL)
+    assert item.evidence == record.evidence and f"{CALL_LIST} (CALL): " in item.evidence
 
 
 def test_a_list_missing_from_the_import_log(history: History) -> None:
