@@ -1,7 +1,9 @@
 """Alerts that fire once and say what to do.
 
 ``conditions`` turns a business date's status into the conditions that hold now (one per rule and
-subject, with a severity, a summary and the evidence). ``sync`` reconciles them with the ``alerts``
+subject, with a severity, a summary and the evidence). Each rule in ``RULES`` is evaluated on its own: one
+that raises is logged and becomes a single ``console_error`` condition naming it, and every other rule
+still alerts. ``sync`` reconciles them with the ``alerts``
 table in one transaction: a new condition opens an alert and writes its notifications to the outbox; a
 condition that got worse (warning → critical) notifies again; an open alert whose condition no longer
 holds is resolved by the console. Re-running ``sync`` with the same conditions changes nothing and sends
@@ -12,9 +14,12 @@ transaction. Delivery of the outbox is ``console.notify``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from console import audit, notify
@@ -30,9 +35,12 @@ if TYPE_CHECKING:
     from console.adapters.protocols import Adapters
     from console.verdict import DayStatus
 
+logger = logging.getLogger(__name__)
+
 WARNING, CRITICAL = "warning", "critical"
 SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+CONSOLE_ERROR = "console_error"  # a rule that raised: its subject is the rule's name
 RULE_TITLES = {
     "task_failed": "Task failed",
     "workflow_target": "Workflow and the 08:00 target",
@@ -42,10 +50,12 @@ RULE_TITLES = {
     "reconciliation_mismatch": "Import/export volume mismatch",
     "volume_anomaly": "Volume anomaly",
     "quality_check": "Data quality check failed",
+    CONSOLE_ERROR: "Alert rule could not be evaluated",
 }
 PAGES = {"task_failed": "Workflow", "workflow_target": "Timeline", "upload_missing": "Reconciliation",
          "export_missing": "Reconciliation", "worker_down": "",
-         "reconciliation_mismatch": "Reconciliation", "volume_anomaly": "Volumes", "quality_check": "Reconciliation"}
+         "reconciliation_mismatch": "Reconciliation", "volume_anomaly": "Volumes", "quality_check": "Reconciliation",
+         CONSOLE_ERROR: ""}
 
 
 @dataclass(frozen=True)
@@ -63,100 +73,187 @@ class Condition:
 
 
 # ------------------------------------------------------------------------------------------------ rules
-def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None) -> list[Condition]:
-    """The alert conditions that hold for the status's business date at its ``now``.
+@dataclass(frozen=True)
+class RuleInput:
+    """What every rule reads: the adapter set (settings, spec), the day's status, its stored reconciliation."""
 
-    ``reconciliation`` is the day's stored ``console.reconcile.Reconciliation`` (mismatches, the quality
-    checks and the volume check), or None when the day has not been reconciled yet.
-    """
-    settings, day, now = adapters.settings, status.business_date, status.now
-    off = set(settings.alerts["disabled_rules"])
-    found: list[Condition] = []
-    run = status.run
+    adapters: Adapters
+    status: DayStatus
+    reconciliation: Any  # console.model.Reconciliation, or None when the day has not been reconciled yet
 
-    if "task_failed" not in off and run is not None:
-        for t in run.tasks:
-            short = adapters.spec.task(t.task_key).short_key if t.task_key in adapters.spec.keys else t.task_key
-            tries = f"after {t.attempt + 1} attempt(s)"
-            if t.state == TaskState.FAILED and (run.state.is_terminal or t.life_cycle_state == "TERMINATED"):
-                error = (t.error_message or "no error message").splitlines()[0][:300]
-                found.append(Condition("task_failed", day, short, CRITICAL,
-                                       f"{short} failed {tries} at {hhmm(t.end)} ET (run {run.run_id}).",
-                                       f"Error: {error}"))
-            elif t.result_state == "SUCCESS_WITH_FAILURES":
-                found.append(Condition("task_failed", day, short, WARNING,
-                                       f"{short} succeeded with failures {tries} (run {run.run_id}).",
-                                       "Databricks counts this as success; some of the task's work failed."))
+    @property
+    def day(self) -> dt.date:
+        return self.status.business_date
 
-    if "workflow_target" not in off:
-        target = at_et(day, settings.milestone("workflow_target").time)
-        done = run is not None and run.state == TaskState.SUCCEEDED
-        eta = status.eta
-        if done and run is not None and run.end is not None and run.end > target:
-            found.append(Condition("workflow_target", day, "08:00", CRITICAL,
-                                   f"The workflow missed the {hhmm(target)} target: it finished at {hhmm(run.end)} ET.",
-                                   f"Run {run.run_id} ({run.trigger.lower()}) started {hhmm(run.start)} ET."))
-        elif not done and now > target:
-            found.append(Condition("workflow_target", day, "08:00", CRITICAL,
-                                   f"The workflow missed the {hhmm(target)} target.",
-                                   f"{run.done_count if run else 0} of {len(adapters.spec.keys)} tasks done at "
-                                   f"{hhmm(now)} ET" + (f"; expected finish {hhmm(eta.expected_finish)} ET."
-                                                       if eta and eta.expected_finish else ".")))
-        elif not done and eta is not None and eta.verdict == "will_miss" and eta.expected_finish:
-            path = " → ".join(adapters.spec.task(k).short_key for k in eta.critical_path)
-            found.append(Condition("workflow_target", day, "08:00", WARNING,
-                                   f"The workflow will miss the {hhmm(target)} target: expected finish "
-                                   f"{hhmm(eta.expected_finish)} ET.",
-                                   f"Critical path {path}; at worst {hhmm(eta.pessimistic_finish)} ET. "
-                                   + " ".join(eta.notes)))
 
-    if "upload_missing" not in off and not status.warehouse_error:
-        due = at_et(day, settings.alerts["upload_due"])
-        upload = next((m for m in status.milestones if m.key == "genesys_upload"), None)
-        if now > due and not status.uploaded and (upload is None or upload.actual is None):
-            found.append(Condition("upload_missing", day, "Genesys import log", CRITICAL,
-                                   f"No list was uploaded to Genesys by {hhmm(due)} ET.",
-                                   f"The Genesys import log has no row for {day}."))
-
-    if "export_missing" not in off and not status.warehouse_error:
-        export = next((m for m in status.milestones if m.key == "results_export"), None)
-        if export is not None:
-            due = export.planned + dt.timedelta(minutes=settings.alerts["export_grace_minutes"])
-            if now > due and export.actual is None:
-                found.append(Condition("export_missing", day, "campaign results", CRITICAL,
-                                       f"No campaign results have landed by {hhmm(due)} ET "
-                                       f"(export at {hhmm(export.planned)} ET).",
-                                       f"The results landing table has no row for {day}."))
-
-    if reconciliation is not None:
-        found += _reconciliation_conditions(off, day, reconciliation)
-
-    if "worker_down" not in off and status.worker is not None and not status.worker.alive \
-            and status.business_date == business_date(now, settings.day_rolls_at):
-        found.append(Condition("worker_down", day, "worker", CRITICAL, "The console's worker is not running.",
-                               status.worker.message))
+def task_failed(r: RuleInput) -> list[Condition]:
+    """A task that failed for good (or Databricks' "succeeded with failures")."""
+    run, found = r.status.run, []
+    if run is None:
+        return []
+    spec = r.adapters.spec
+    for t in run.tasks:
+        short = spec.task(t.task_key).short_key if t.task_key in spec.keys else t.task_key
+        tries = f"after {t.attempt + 1} attempt(s)"
+        if t.state == TaskState.FAILED and (run.state.is_terminal or t.life_cycle_state == "TERMINATED"):
+            error = (t.error_message or "no error message").splitlines()[0][:300]
+            found.append(Condition("task_failed", r.day, short, CRITICAL,
+                                   f"{short} failed {tries} at {hhmm(t.end)} ET (run {run.run_id}).",
+                                   f"Error: {error}"))
+        elif t.result_state == "SUCCESS_WITH_FAILURES":
+            found.append(Condition("task_failed", r.day, short, WARNING,
+                                   f"{short} succeeded with failures {tries} (run {run.run_id}).",
+                                   "Databricks counts this as success; some of the task's work failed."))
     return found
 
 
-def _reconciliation_conditions(off: set[str], day: dt.date, result: Any) -> list[Condition]:
-    """Mismatches per list and channel, the volume check, and every other failed quality check."""
+def workflow_target(r: RuleInput) -> list[Condition]:
+    """The workflow missed its target, or its ETA says it will."""
+    adapters, status, day = r.adapters, r.status, r.day
+    target = at_et(day, adapters.settings.milestone("workflow_target").time)
+    run, eta, now = status.run, status.eta, status.now
+    done = run is not None and run.state == TaskState.SUCCEEDED
+    if done and run is not None and run.end is not None and run.end > target:
+        return [Condition("workflow_target", day, "08:00", CRITICAL,
+                          f"The workflow missed the {hhmm(target)} target: it finished at {hhmm(run.end)} ET.",
+                          f"Run {run.run_id} ({run.trigger.lower()}) started {hhmm(run.start)} ET.")]
+    if not done and now > target:
+        return [Condition("workflow_target", day, "08:00", CRITICAL,
+                          f"The workflow missed the {hhmm(target)} target.",
+                          f"{run.done_count if run else 0} of {len(adapters.spec.keys)} tasks done at "
+                          f"{hhmm(now)} ET" + (f"; expected finish {hhmm(eta.expected_finish)} ET."
+                                               if eta and eta.expected_finish else "."))]
+    if not done and eta is not None and eta.verdict == "will_miss" and eta.expected_finish:
+        path = " → ".join(adapters.spec.task(k).short_key for k in eta.critical_path)
+        return [Condition("workflow_target", day, "08:00", WARNING,
+                          f"The workflow will miss the {hhmm(target)} target: expected finish "
+                          f"{hhmm(eta.expected_finish)} ET.",
+                          f"Critical path {path}; at worst {hhmm(eta.pessimistic_finish)} ET. " + " ".join(eta.notes))]
+    return []
+
+
+def upload_missing(r: RuleInput) -> list[Condition]:
+    """Nothing in the Genesys import log by the upload's due time."""
+    status, day = r.status, r.day
+    if status.warehouse_error:
+        return []
+    due = at_et(day, r.adapters.settings.alerts["upload_due"])
+    upload = next((m for m in status.milestones if m.key == "genesys_upload"), None)
+    if status.now > due and not status.uploaded and (upload is None or upload.actual is None):
+        return [Condition("upload_missing", day, "Genesys import log", CRITICAL,
+                          f"No list was uploaded to Genesys by {hhmm(due)} ET.",
+                          f"The Genesys import log has no row for {day}.")]
+    return []
+
+
+def export_missing(r: RuleInput) -> list[Condition]:
+    """No campaign results landed within the grace period after the export."""
+    status, day = r.status, r.day
+    if status.warehouse_error:
+        return []
+    export = next((m for m in status.milestones if m.key == "results_export"), None)
+    if export is None:
+        return []
+    due = export.planned + dt.timedelta(minutes=r.adapters.settings.alerts["export_grace_minutes"])
+    if status.now > due and export.actual is None:
+        return [Condition("export_missing", day, "campaign results", CRITICAL,
+                          f"No campaign results have landed by {hhmm(due)} ET (export at {hhmm(export.planned)} ET).",
+                          f"The results landing table has no row for {day}.")]
+    return []
+
+
+def _count(value: Any) -> str:
+    """A stage count in words: "none" where the stage has no number (None, NaN or pd.NA)."""
+    return "none" if pd.isna(value) else f"{int(value):,}"
+
+
+def _reconciled(result: Any) -> str:
+    return f"reconciled {hhmm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
+
+
+def reconciliation_mismatch(r: RuleInput) -> list[Condition]:
+    """Each list × channel whose generated → accepted → exported counts do not match."""
+    result = r.reconciliation
+    if result is None:
+        return []
+    when = _reconciled(result)
+    return [Condition("reconciliation_mismatch", r.day, f"{row.LIST_NAME}/{row.CHANNEL}", CRITICAL,
+                      f"{row.LIST_NAME} ({row.CHANNEL}): {row.REASON}",
+                      f"Generated {_count(row.GENERATED)} → accepted {_count(row.ACCEPTED)} → exported "
+                      f"{_count(row.EXPORTED)} ({when}).")
+            for row in result.mismatches.itertuples()]
+
+
+def _failed_checks(r: RuleInput, rule: str, severity: str, volume: bool) -> list[Condition]:
+    """The failed quality checks of the stored reconciliation: the volume check, or every other one."""
+    result = r.reconciliation
+    if result is None:
+        return []
+    when = _reconciled(result)
+    return [Condition(rule, r.day, check.title, severity, f"{check.title}: failed.", f"{check.evidence} ({when})")
+            for check in result.checks if check.status == "fail" and (check.name == "record_counts") == volume]
+
+
+def volume_anomaly(r: RuleInput) -> list[Condition]:
+    """The record-count check failed: a list out of its same-weekday range."""
+    return _failed_checks(r, "volume_anomaly", WARNING, volume=True)
+
+
+def quality_check(r: RuleInput) -> list[Condition]:
+    """Every other failed data-quality check (tape, suppressions, duplicates, contacts, coverage, results)."""
+    return _failed_checks(r, "quality_check", CRITICAL, volume=False)
+
+
+def worker_down(r: RuleInput) -> list[Condition]:
+    """The worker has no fresh heartbeat (judged for the current business date only)."""
+    status = r.status
+    if status.worker is None or status.worker.alive:
+        return []
+    if status.business_date != business_date(status.now, r.adapters.settings.day_rolls_at):
+        return []
+    return [Condition("worker_down", r.day, "worker", CRITICAL, "The console's worker is not running.",
+                      status.worker.message)]
+
+
+# Every rule by name, in the order its conditions are listed (and notified). Each is evaluated on its own:
+# one that raises becomes a console_error condition and the others still run.
+RULES: dict[str, Callable[[RuleInput], list[Condition]]] = {
+    "task_failed": task_failed,
+    "workflow_target": workflow_target,
+    "upload_missing": upload_missing,
+    "export_missing": export_missing,
+    "reconciliation_mismatch": reconciliation_mismatch,
+    "volume_anomaly": volume_anomaly,
+    "quality_check": quality_check,
+    "worker_down": worker_down,
+}
+
+
+def conditions(adapters: Adapters, status: DayStatus, reconciliation: Any = None,
+               rules: set[str] | None = None) -> list[Condition]:
+    """The alert conditions that hold for the status's business date at its ``now``.
+
+    ``reconciliation`` is the day's stored ``console.reconcile.Reconciliation`` (mismatches, the quality
+    checks and the volume check), or None when the day has not been reconciled yet. With ``rules``, only
+    those rules are evaluated. A rule that raises is logged and gives one ``console_error`` condition
+    naming it; the other rules' conditions are unaffected.
+    """
+    off = set(adapters.settings.alerts["disabled_rules"])
+    given = RuleInput(adapters, status, reconciliation)
     found: list[Condition] = []
-    when = f"reconciled {hhmm(result.at)} ET" + (f" by {result.requested_by}" if result.requested_by else "")
-    if "reconciliation_mismatch" not in off:
-        for r in result.mismatches.itertuples():
-            accepted = "none" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"
-            found.append(Condition("reconciliation_mismatch", day, f"{r.LIST_NAME}/{r.CHANNEL}", CRITICAL,
-                                   f"{r.LIST_NAME} ({r.CHANNEL}): {r.REASON}",
-                                   f"Generated {int(r.GENERATED):,} → accepted {accepted} → exported "
-                                   f"{int(r.EXPORTED):,} ({when})."))
-    for check in result.checks:
-        if check.status != "fail":
+    for name, rule in RULES.items():
+        if name in off or (rules is not None and name not in rules):
             continue
-        rule = "volume_anomaly" if check.name == "record_counts" else "quality_check"
-        if rule in off:
-            continue
-        found.append(Condition(rule, day, check.title, CRITICAL if rule == "quality_check" else WARNING,
-                               f"{check.title}: failed.", f"{check.evidence} ({when})"))
+        try:
+            found += rule(given)
+        except Exception as exc:  # one broken rule must not silence the others
+            logger.exception("alert rule %s failed for %s", name, status.business_date)
+            if CONSOLE_ERROR not in off:
+                found.append(Condition(
+                    CONSOLE_ERROR, status.business_date, name, CRITICAL,
+                    f"The alert rule {name} could not be evaluated: {type(exc).__name__}: {str(exc)[:300]}",
+                    "Every other alert rule still ran; this one's alerts are unknown (and left as they were) "
+                    "until it evaluates again. The console's log has the traceback."))
     return found
 
 
@@ -165,10 +262,13 @@ def sync(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datet
          rules: set[str] | None = None) -> dict[str, int]:
     """Open, escalate, reopen and resolve the alerts of ``day`` so they match ``found``; notify in the outbox.
 
-    With ``rules``, only alerts of those rules were evaluated: the others are left as they are.
+    With ``rules``, only alerts of those rules were evaluated: the others are left as they are. A
+    ``console_error`` alert belongs to the rule it names: it resolves when that rule was evaluated without
+    raising. The alerts of a rule that raised (a ``console_error`` in ``found``) are left as they are.
     """
     counts = {"opened": 0, "escalated": 0, "resolved": 0, "reopened": 0}
     wanted = {c.key: c for c in found}
+    raised = {c.subject for c in found if c.rule == CONSOLE_ERROR}
     with adapters.store.begin() as conn:
         existing = {r.key: r for r in conn.execute(sa.select(alerts).where(alerts.c.business_date == day))}
         for key, c in wanted.items():
@@ -195,12 +295,18 @@ def sync(adapters: Adapters, day: dt.date, found: list[Condition], now: dt.datet
             elif (row.summary, row.evidence) != (c.summary, c.evidence):
                 conn.execute(alerts.update().where(alerts.c.id == row.id).values(**values))  # fresher evidence
         for key, row in existing.items():
-            if key not in wanted and row.state != RESOLVED and (rules is None or row.rule in rules):
+            if key not in wanted and row.state != RESOLVED and _evaluated(row, rules, raised):
                 conn.execute(alerts.update().where(alerts.c.id == row.id).values(
                     state=RESOLVED, resolved_by="console", resolved_at=now, updated_at=now,
                     resolution="The condition cleared."))
                 counts["resolved"] += 1
     return counts
+
+
+def _evaluated(row: Any, rules: set[str] | None, raised: set[str]) -> bool:
+    """Whether the rule behind an alert row was evaluated (a ``console_error`` row: the rule it names)."""
+    rule = row.subject if row.rule == CONSOLE_ERROR else row.rule
+    return (rules is None or rule in rules or row.rule in rules) and rule not in raised
 
 
 def _notify(adapters: Adapters, conn: Any, alert_id: int, c: Condition, occasion: str, now: dt.datetime) -> None:
@@ -310,9 +416,7 @@ def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date |
     now = now or dt.datetime.now(dt.UTC)
     day = day or business_date(now, adapters.settings.day_rolls_at)
     status = status or day_status(adapters, day, FrozenClock(now))
-    found = conditions(adapters, status, stored_reconciliation(adapters, day))
-    if only is not None:
-        found = [c for c in found if c.rule in only]
+    found = conditions(adapters, status, stored_reconciliation(adapters, day), rules=only)
     counts = sync(adapters, day, found, now, rules=only)
     if only is None and now >= at_et(day, adapters.settings.alerts["digest_time"]):
         counts["digest"] = int(digest(adapters, day, now))

@@ -14,14 +14,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from console import volumes
 from console.clock import ET, at_et, hhmm
 from console.facts import Event
 from console.model import TaskState
+from console.quality import in_range_words, no_baseline_words, out_of_range_words
 from console.workflow import short_key
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ DONE_STATES = {AUTO_PASS, TICKED, NOT_APPLICABLE}
 DAY_ITEM = "__day__"  # the sign-off's events
 ACTIONS = ("tick", "confirm", "override", "untick", "na", "sign_off")
 MAX_NOTE = 500
-# A list is in range within ±30 % (plus two standard deviations of counting noise, 2·√median, for small
-# lists) of its median over the previous business days — the same weekday when there are 3 of those.
-COUNT_TOLERANCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -93,33 +91,25 @@ def check_no_task_failures(status: DayStatus) -> AutoResult:
 
 
 def check_list_counts(status: DayStatus) -> AutoResult:
+    """Each list × channel against its same-weekday band: the volume anomalies' judgment and words."""
     if status.warehouse_error:
         return AutoResult(PENDING, f"Cannot read the lists: {status.warehouse_error[:200]}")
     if status.lists.empty:
         return AutoResult(PENDING, "No lists generated for this date yet.")
-    counts = status.lists.groupby("LIST_NAME")["RECORDS"].sum()
-    outside, judged = [], 0
-    weekday = status.business_date.weekday()
-    for name, records in counts.items():
-        history = status.recent_counts.get(str(name), [])
-        same = [n for d, n in history if d.weekday() == weekday]
-        past = same if len(same) >= 3 else [n for _, n in history]
-        if len(past) < 3:
-            continue
-        judged += 1
-        median = statistics.median(past)
-        slack = 2 * median ** 0.5
-        low, high = median * (1 - COUNT_TOLERANCE) - slack, median * (1 + COUNT_TOLERANCE) + slack
-        if not low <= records <= high:
-            outside.append(f"{name} {int(records):,} (expected {int(low):,}–{int(high):,})")
-    empty = [str(n) for n, r in counts.items() if r <= 0]
-    if outside or empty:
-        return AutoResult(FAIL, "Out of range: " + "; ".join(outside + [f"{n} is empty" for n in empty]) + ".")
-    unjudged = len(counts) - judged
-    return AutoResult(PASS, f"{len(counts)} lists, {int(counts.sum()):,} records; every list within ±"
-                            f"{COUNT_TOLERANCE:.0%} of its median over the previous business days (same weekday "
-                            "where there is enough history)"
-                            + (f" ({unjudged} without enough history)." if unjudged else "."))
+    today = status.lists.groupby(["LIST_NAME", "CHANNEL"], as_index=False)["RECORDS"].sum()
+    lists = f"{len(today)} lists, {int(today['RECORDS'].sum()):,} records"
+    history = status.reads.volume_history
+    if history is None:
+        return AutoResult(PASS, f"{lists}; no daily volume history was read to compare them with.")
+    found = volumes.anomalies(history.frame, history.checks, status.business_date, today)
+    flagged = {(b.list_name, b.channel) for b in found if b.flagged}
+    empty = [f"{name} ({channel}) is empty." for name, channel, records in today.itertuples(index=False)
+             if records <= 0 and (name, channel) not in flagged]  # a new list with no history yet
+    if flagged or empty:
+        return AutoResult(FAIL, " ".join(([out_of_range_words(found)] if flagged else []) + empty))
+    if all(b.status == "not_enough_history" for b in found):
+        return AutoResult(PASS, f"{lists}. {no_baseline_words(found)}")
+    return AutoResult(PASS, f"{lists}. {in_range_words(found)}")
 
 
 def check_genesys_upload(status: DayStatus) -> AutoResult:

@@ -23,12 +23,10 @@ from console.adapters.protocols import Adapters, StateStore
 from console.clock import last_business_days
 from console.errors import ConsoleError
 from console.model import RESOLVED, ROW_COLUMNS, CheckResult, Reconciliation, Run
+from console.settings import Settings
 from console.store import alerts, checklist_events, reconcile_rows, reconcile_runs, worker_heartbeat
 
 logger = logging.getLogger(__name__)
-
-# The list-count check compares a list with its counts over this many previous business days.
-COUNT_HISTORY_DAYS = 20
 
 LIST_COLUMNS = ["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"]
 
@@ -50,12 +48,22 @@ class DayReads:
     stale_since: dt.datetime | None = None  # set when the engine was unreachable and this is the last good read
     uploaded: dict[str, int] = field(default_factory=dict)  # records accepted per list (import log)
     active_lists: list[tuple[str, str]] = field(default_factory=list)  # the Genesys config's active lists
-    recent_counts: dict[str, list[tuple[dt.date, int]]] = field(default_factory=dict)  # per list, previous days
+    volume_history: VolumeHistory | None = None  # the same-weekday window before the day (the count check)
     checklist_events: list[Event] = field(default_factory=list)
     state_error: str | None = None  # the checklist could not be read from the state store
     reconciliation: Reconciliation | None = None  # the day's stored reconciliation, if any
     open_alerts: list[dict[str, Any]] = field(default_factory=list)  # the day's alerts not resolved
     releases: list[dict[str, Any]] = field(default_factory=list)  # the upload gate's decisions (held/released)
+
+
+@dataclass(frozen=True)
+class VolumeHistory:
+    """The daily volume aggregate over the same-weekday window before a day (``volumes.history_start``), with
+    the band settings (``[checks]`` anomaly_*) it is judged by, so the checklist's count check, which sees only
+    the day's status, judges a count exactly as the record-count check does."""
+
+    frame: pd.DataFrame  # volumes.VOLUME_COLUMNS; empty when the aggregate is not there yet
+    checks: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
             reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
             reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
             reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
-            reads.recent_counts = _recent_counts(session, tables, day)
+            reads.volume_history = _volume_history(session, adapters.settings, day)
             reads.releases = pipeline_data.list_releases(session, tables, day)
     except ConsoleError as exc:
         reads.warehouse_error = str(exc)
@@ -139,20 +147,16 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
     return reads
 
 
-def _recent_counts(session: Any, tables: Any, day: dt.date) -> dict[str, list[tuple[dt.date, int]]]:
-    """(date, records) per list over the business days before ``day``, from the daily volume aggregate (never
-    the raw list rows); empty when the aggregate is not there yet (the count check then lacks history)."""
-    days = last_business_days(day - dt.timedelta(days=1), COUNT_HISTORY_DAYS)
+def _volume_history(session: Any, settings: Settings, day: dt.date) -> VolumeHistory:
+    """The daily volume aggregate's rows of the same-weekday window before ``day`` (one read, never the raw
+    list rows); empty when the aggregate is not there yet (the count check then lacks history)."""
     try:
-        frame = volumes.daily_volumes(session, tables, days[0], days[-1])
+        frame = volumes.daily_volumes(session, settings.tables, volumes.history_start(settings, day),
+                                      day - dt.timedelta(days=1))
     except Exception as exc:
         logger.warning("daily volume aggregate not readable: %s", exc)
-        return {}
-    per_day = frame.groupby(["LIST_NAME", "BUSINESS_DATE"])["RECORDS"].sum()
-    out: dict[str, list[tuple[dt.date, int]]] = {}
-    for (name, when), records in per_day.items():
-        out.setdefault(str(name), []).append((when, int(records)))
-    return out
+        frame = pd.DataFrame(columns=volumes.VOLUME_COLUMNS)
+    return VolumeHistory(frame, dict(settings.checks))
 
 
 def keep_last_known(reads: DayReads, memo: dict[dt.date, DayReads]) -> DayReads:

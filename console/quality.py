@@ -22,7 +22,7 @@ from snowflake.snowpark import functions as F
 from console.clock import ET, at_et, business_days, hhmm
 from console.model import FAIL, NA, PASS, WARN, CheckResult
 from console.settings import Settings
-from console.volumes import day_anomalies
+from console.volumes import Baseline, day_anomalies
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ def read_day(session: Any, settings: Settings, day: dt.date) -> DayFacts:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _utc(value: Any) -> dt.datetime | None:
+def as_utc(value: Any) -> dt.datetime | None:
+    """A warehouse timestamp as an aware datetime (a naive one is UTC); None when there is none."""
     if value is None or (not isinstance(value, dt.datetime) and pd.isna(value)):
         return None
     moment = pd.Timestamp(value).to_pydatetime()
@@ -136,7 +137,7 @@ def loan_tape_freshness(c: CheckInput) -> CheckResult:
         return CheckResult(name, title, FAIL, f"No loan-tape load as of {c.day} or earlier.", {})
     newest = rows[0].as_dict()
     as_of = pd.Timestamp(newest["AS_OF_DATE"]).date()
-    loaded = _utc(newest["LOADED_AT"])
+    loaded = as_utc(newest["LOADED_AT"])
     accounts = int(newest["ACCOUNTS"] or 0)
     numbers: dict[str, Any] = {"as_of_date": as_of.isoformat(), "loaded_at": loaded.isoformat() if loaded else None,
                                "accounts": accounts}
@@ -184,16 +185,30 @@ def record_counts(c: CheckInput) -> CheckResult:
     numbers = {"lists": len(found), "flagged": len(flagged), "not_enough_history": len(thin),
                "anomalies": [b.to_json() for b in flagged]}
     if flagged:
-        words = "; ".join(f"{b.list_name} ({b.channel}): {b.explanation}" for b in flagged)
-        return CheckResult(name, title, FAIL, f"{len(flagged)} of {len(found)} list(s) out of range. {words}", numbers)
+        return CheckResult(name, title, FAIL, out_of_range_words(found), numbers)
     if not found:
         return CheckResult(name, title, FAIL, f"No lists generated for {c.day}.", numbers)
     if len(thin) == len(found):
-        return CheckResult(name, title, NA, "Not enough history for a baseline yet: "
-                           f"{thin[0].explanation}", numbers)
+        return CheckResult(name, title, NA, no_baseline_words(found), numbers)
+    return CheckResult(name, title, PASS, in_range_words(found), numbers)
+
+
+# How a day's counts against their same-weekday bands are worded, here and in the checklist's count check.
+def out_of_range_words(found: list[Baseline]) -> str:
+    """The lists of ``found`` outside their band, each with its count, band and how far off."""
+    flagged = [b for b in found if b.flagged]
+    words = "; ".join(f"{b.list_name} ({b.channel}): {b.explanation}" for b in flagged)
+    return f"{len(flagged)} of {len(found)} list(s) out of range. {words}"
+
+
+def in_range_words(found: list[Baseline]) -> str:
+    thin = [b for b in found if b.status == "not_enough_history"]
     note = f" ({len(thin)} without enough history: {_names([b.list_name for b in thin])})" if thin else ""
-    return CheckResult(name, title, PASS, f"All {len(found) - len(thin)} list(s) with a baseline are within their "
-                       f"same-weekday range{note}.", numbers)
+    return f"All {len(found) - len(thin)} list(s) with a baseline are within their same-weekday range{note}."
+
+
+def no_baseline_words(found: list[Baseline]) -> str:
+    return f"Not enough history for a baseline yet: {found[0].explanation}"
 
 
 def suppression_leaks(c: CheckInput) -> CheckResult:
@@ -294,7 +309,7 @@ def results_landing(c: CheckInput) -> CheckResult:
     grace = dt.timedelta(minutes=int(c.settings.checks["results_grace_minutes"]))
     results = c.facts.results
     rows = int(results["RESULT_ROWS"].sum()) if len(results) else 0
-    landed = max((t for t in (_utc(v) for v in results["LANDED"]) if t is not None), default=None) if rows else None
+    landed = max((t for t in (as_utc(v) for v in results["LANDED"]) if t is not None), default=None) if rows else None
     numbers = {"result_rows": rows, "contacts": int(results["CONTACTS"].sum()) if len(results) else 0,
                "newest_landed": landed.isoformat() if landed else None, "export_due": due.isoformat()}
     if c.now < due:

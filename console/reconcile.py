@@ -19,13 +19,13 @@ import pandas as pd
 from console import audit, releases, volumes
 from console.adapters.protocols import Adapters
 from console.auth import authorise
-from console.clock import Clock, SystemClock, at_et
+from console.clock import Clock, SystemClock, at_et, hhmm
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
 from console.facts import stored_reconciliation
 from console.gate import HELD
 from console.model import MATCHED, MISMATCH, PENDING, ROW_COLUMNS, Reconciliation
 from console.pipeline_data import list_releases
-from console.quality import GENESYS, DayFacts, read_day, run_checks
+from console.quality import GENESYS, DayFacts, as_utc, read_day, run_checks
 from console.settings import Settings
 from console.store import reconcile_rows, reconcile_runs
 
@@ -38,8 +38,11 @@ def _pct(part: float, whole: float) -> str:
 
 
 def classify(generated: int, imported: bool, failed: bool, accepted: int, exported: int, day: dt.date,
-             now: dt.datetime, settings: Settings) -> tuple[str, str]:
-    """``(status, reason)`` of one list × channel from its stage counts, as seen at ``now``."""
+             now: dt.datetime, settings: Settings, accepted_at: dt.datetime | None = None) -> tuple[str, str]:
+    """``(status, reason)`` of one list × channel from its stage counts, as seen at ``now``.
+
+    ``accepted_at`` is when the Genesys import finished (named in the reason when the list changed after it).
+    """
     ready = at_et(day, settings.milestone("ready").time)
     export_due = at_et(day, settings.milestone("results_export").time)
     grace = dt.timedelta(minutes=int(settings.checks["results_grace_minutes"]))
@@ -53,6 +56,12 @@ def classify(generated: int, imported: bool, failed: bool, accepted: int, export
                           f"for the {generated:,} records generated.")
     if failed or accepted == 0:
         return MISMATCH, f"List not uploaded: the Genesys import failed (0 of {generated:,} records accepted)."
+    if accepted > generated:
+        # Genesys cannot accept more than it was sent: the list was rewritten (a rerun) after the upload, so
+        # the dialer works from a list the warehouse no longer holds. No tolerance: one row is a change.
+        when = f" at {hhmm(accepted_at)} ET" if accepted_at is not None else ""
+        return MISMATCH, (f"List changed after upload: {generated:,} generated now, {accepted:,} accepted by "
+                          f"Genesys{when}; Genesys dials the list as it was uploaded.")
     short = generated - accepted
     if short > up_tol * generated:
         return MISMATCH, (f"Partial upload: Genesys accepted {accepted:,} of {generated:,} records "
@@ -89,7 +98,8 @@ def reconcile_counts(facts: DayFacts, settings: Settings, now: dt.datetime) -> p
         accepted = int(log.ACCEPTED) if log is not None else None
         failed = bool(log is not None and log.FAILED_IMPORTS and log.FAILED_IMPORTS == log.IMPORTS)
         status, reason = classify(generated.get(key, 0), log is not None, failed, accepted or 0,
-                                  exported.get(key, 0), facts.day, now, settings)
+                                  exported.get(key, 0), facts.day, now, settings,
+                                  as_utc(log.FINISHED) if log is not None else None)
         rows.append([key[0], key[1], generated.get(key, 0), sent, accepted, exported.get(key, 0), status, reason])
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
     for column in ("SENT", "ACCEPTED"):

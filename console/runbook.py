@@ -81,6 +81,15 @@ RUNBOOK: dict[str, Entry] = {
         ("Start it: `python -m console worker` (or the service that runs it).",
          "Its log says why it stopped; a second worker on the same state DB is refused by design."),
         "none"),
+    "console_error": Entry(
+        "An alert rule could not be evaluated",
+        "One of the console's alert rules raised an error: the other rules still alert, but this one's "
+        "condition is unknown until it evaluates again (its alert then resolves itself).",
+        ("The alert names the rule and the error; the log of the process that ran the cycle (usually the "
+         "worker) has the traceback, logger console.alerts.",
+         "Meanwhile check by hand what that rule watches, on the page its alerts link to.",
+         "A bad row in the day's facts is the usual cause: the Reconciliation page shows the stored rows."),
+        "none"),
 }
 
 

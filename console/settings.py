@@ -313,7 +313,7 @@ def _blocking_checks(r: _Reader) -> tuple[str, ...]:
 
 
 ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down",
-               "reconciliation_mismatch", "volume_anomaly", "quality_check")
+               "reconciliation_mismatch", "volume_anomaly", "quality_check", "console_error")
 
 
 def _alerts(r: _Reader) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pandas as pd
 from console import eta as eta_module
 from console.clock import ET, hhmm
 from console.eta import Eta
-from console.facts import DayReads, Event, WorkerStatus
+from console.facts import DayReads, Event, VolumeHistory, WorkerStatus
 from console.model import Reconciliation, Run, TaskState
 from console.timeline import AT_RISK, DONE, FAILED, LATE, MilestoneState
 from console.workflow import WorkflowSpec
@@ -76,7 +76,7 @@ class DayStatus:
     stale_since = _Fact[dt.datetime | None]()
     uploaded = _Fact[dict[str, int]]()
     active_lists = _Fact[list[tuple[str, str]]]()
-    recent_counts = _Fact[dict[str, list[tuple[dt.date, int]]]]()
+    volume_history = _Fact[VolumeHistory | None]()
     checklist_events = _Fact[list[Event]]()
     reconciliation = _Fact[Reconciliation | None]()
     open_alerts = _Fact[list[dict[str, Any]]]()

@@ -203,10 +203,20 @@ def day_anomalies(session: Any, settings: Settings, day: dt.date,
     """Every list × channel of ``day`` against its baseline. ``today_counts`` (LIST_NAME, CHANNEL, RECORDS)
     replaces the aggregate's rows for ``day`` when given (the day's own counts, read fresh)."""
     frame = daily_volumes(session, settings.tables, history_start(settings, day), day)
+    return anomalies(frame, settings.checks, day, today_counts)
+
+
+def anomalies(frame: pd.DataFrame, checks: dict[str, float], day: dt.date,
+              today_counts: pd.DataFrame | None = None) -> list[Baseline]:
+    """Every list × channel of ``day`` against its same-weekday baseline: the one judgment of a list's count
+    (the record-count check and the checklist both use it). ``frame`` holds aggregate rows reaching back
+    ``anomaly_window_weeks`` (``history_start``); ``today_counts`` (LIST_NAME, CHANNEL, RECORDS) replaces its
+    rows for ``day`` when given."""
     if today_counts is not None:
         today = today_counts.assign(BUSINESS_DATE=day, DESTINATION="", ACCOUNTS=0)[VOLUME_COLUMNS]
-        frame = pd.concat([frame[frame["BUSINESS_DATE"] != day], today], ignore_index=True)
-    table = with_baselines(frame, settings.checks, [day])
+        before = frame[frame["BUSINESS_DATE"] != day]
+        frame = pd.concat([before, today], ignore_index=True) if len(before) else today
+    table = with_baselines(frame, checks, [day])
     return [Baseline(r.LIST_NAME, r.CHANNEL, r.BUSINESS_DATE, int(r.RECORDS), int(r.HISTORY),
                      None if pd.isna(r.BASE_MEDIAN) else float(r.BASE_MEDIAN),
                      None if pd.isna(r.BASE_LOW) else float(r.BASE_LOW),

@@ -8,11 +8,14 @@ import dataclasses
 import datetime as dt
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from types import SimpleNamespace
+from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -21,9 +24,11 @@ from console.auth import User
 from console.clock import FrozenClock, at_et, last_business_days
 from console.errors import InvalidRequest, NotAuthorised
 from console.facts import DayReads, WorkerStatus
-from console.settings import DEFAULT_SETTINGS, load_settings
+from console.model import ROW_COLUMNS, CheckResult, Reconciliation
+from console.runbook import RUNBOOK
+from console.settings import ALERT_RULES, DEFAULT_SETTINGS, load_settings
 from console.status import day_status
-from console.store import StateStore, outbox
+from console.store import StateStore, outbox, reconcile_rows, reconcile_runs
 from tests.conftest import free_port
 from tests.enginekit import make_env
 from tests.test_status_pages import record_run
@@ -329,3 +334,134 @@ def test_a_watchdog_cycle_for_one_rule_leaves_the_other_alerts_alone(env) -> Non
     status = status_at(env, moment, worker_alive=False)  # uploaded now, but only worker_down is evaluated
     alerts.run_cycle(env.adapters, moment, DAY, status, only={"worker_down"})
     assert open_alerts(env, "upload_missing") and open_alerts(env, "worker_down")
+
+
+# ------------------------------------------------------------------------------------------------ robust rules
+MISMATCHED = ["GR_CALL_LIST", "CALL", 16000, 15990, 15900, 7900, "mismatch", "partial export: 50%"]
+MATCHED = ["GR_TEXT_ELIGIBLE", "SMS", 4800, 4800, 4790, 4700, "matched", ""]
+CHECKS = [CheckResult("record_counts", "Record counts", "fail", "FUNNEL_SMS 2,900 below 4,100–5,300"),
+          CheckResult("suppression_leaks", "Suppression leaks", "fail", "3 suppressed accounts on GR_CALL_LIST"),
+          CheckResult("duplicate_accounts", "Duplicate accounts", "pass", "none")]
+# A count with no number, as each path can hold it: a raw cell, a float column, a nullable-integer column
+# (what the stored reconciliation reads back for a list with no import-log row).
+NO_NUMBER = [pytest.param(None, object, id="None"), pytest.param(float("nan"), object, id="NaN"),
+             pytest.param(pd.NA, object, id="NA"), pytest.param(float("nan"), "float64", id="NaN-float64"),
+             pytest.param(pd.NA, "Int64", id="NA-Int64")]
+
+
+@pytest.mark.parametrize("value, dtype", NO_NUMBER)
+@pytest.mark.parametrize("column", ["GENERATED", "SENT", "ACCEPTED", "EXPORTED"])
+def test_a_count_without_a_number_in_any_column_still_alerts_the_mismatch(env, column: str, value: Any,
+                                                                         dtype: Any) -> None:
+    rows = pd.DataFrame([MISMATCHED, MATCHED], columns=ROW_COLUMNS)
+    rows[column] = pd.Series([value, value], dtype=dtype)
+    moment = at_et(DAY, "23:05")
+    result = Reconciliation(DAY, rows, CHECKS, moment, 7, "scheduler")
+    found = alerts.conditions(env.adapters, status_at(env, moment), result)
+    assert [c for c in found if c.rule == alerts.CONSOLE_ERROR] == []
+    [mismatch] = [c for c in found if c.rule == "reconciliation_mismatch"]
+    assert mismatch.subject == "GR_CALL_LIST/CALL" and mismatch.summary == "GR_CALL_LIST (CALL): partial export: 50%"
+    label = {"GENERATED": "Generated", "ACCEPTED": "accepted", "EXPORTED": "exported"}.get(column)
+    if label is not None:
+        assert f"{label} none" in mismatch.evidence, mismatch.evidence
+    alerts.sync(env.adapters, DAY, found, moment)
+    assert [r["subject"] for r in open_alerts(env, "reconciliation_mismatch")] == ["GR_CALL_LIST/CALL"]
+
+
+def store_reconciliation(env, rows: list[list[Any]], checks: list[CheckResult], at: dt.datetime) -> None:
+    """A succeeded reconciliation of ``DAY`` in the state DB, as ``reconcile_day`` writes it."""
+    with env.store.begin() as conn:
+        run_id = conn.execute(reconcile_runs.insert().values(
+            business_date=DAY, trigger="SCHEDULE", requested_by="worker", started_at=at, finished_at=at,
+            status="succeeded", message="", pairs=len(rows), matched=sum(r[6] == "matched" for r in rows),
+            checks=json.dumps([c.to_json() for c in checks]))).inserted_primary_key[0]
+        conn.execute(reconcile_rows.insert(), [
+            {"run_id": run_id, "list_name": r[0], "channel": r[1], "generated": r[2], "sent": r[3], "accepted": r[4],
+             "exported": r[5], "status": r[6], "reason": r[7]} for r in rows])
+
+
+def test_a_list_that_never_reached_genesys_alerts_from_the_stored_reconciliation(env) -> None:
+    """The stored row of a list with no import-log row reads back as pd.NA: the cycle used to raise here."""
+    moment = at_et(DAY, "09:10")
+    never = ["GR_CALL_LIST", "CALL", 16000, None, None, 0, "mismatch",
+             "List not uploaded: no Genesys import-log row after 09:00 ET for the 16,000 records generated."]
+    store_reconciliation(env, [never, MATCHED], [], moment)
+    cycle(env, moment)
+    [alert] = open_alerts(env, "reconciliation_mismatch")
+    assert alert["summary"].startswith("GR_CALL_LIST (CALL): List not uploaded")
+    assert alert["evidence"].startswith("Generated 16,000 → accepted none → exported 0")
+    assert open_alerts(env, alerts.CONSOLE_ERROR) == []
+
+
+def every_rule_holds(env) -> None:
+    """A day on which every rule has something to say at 23:35."""
+    record_run(env.adapters, DAY, {"BI-2482": ("SUCCESS", "06:00", "06:15"), "DI-749": ("FAILED", "06:15", "06:30")},
+               "FAILED")
+    store_reconciliation(env, [MISMATCHED, MATCHED], CHECKS, at_et(DAY, "23:01"))
+
+
+def rules_open(env) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in open_alerts(env):
+        out.setdefault(r["rule"], []).append(r["subject"])
+    return out
+
+
+def test_a_rule_that_raises_is_one_console_error_and_every_other_rule_still_alerts(env, monkeypatch,
+                                                                                   caplog) -> None:
+    every_rule_holds(env)
+    moment, facts_of_day = at_et(DAY, "23:35"), {"uploaded": False, "exported": False, "worker_alive": False}
+    working = alerts.RULES["upload_missing"]
+
+    def broken(r: alerts.RuleInput) -> list[alerts.Condition]:
+        raise KeyError("upload_due")
+
+    monkeypatch.setitem(alerts.RULES, "upload_missing", broken)
+    with caplog.at_level(logging.ERROR, logger="console.alerts"):
+        cycle(env, moment, **facts_of_day)
+    others = set(alerts.RULES) - {"upload_missing"}
+    assert set(rules_open(env)) == others | {alerts.CONSOLE_ERROR}
+    [error] = open_alerts(env, alerts.CONSOLE_ERROR)
+    assert (error["subject"], error["severity"]) == ("upload_missing", alerts.CRITICAL)
+    assert error["summary"] == "The alert rule upload_missing could not be evaluated: KeyError: 'upload_due'"
+    assert "Every other alert rule still ran" in error["evidence"]
+    [logged] = [r for r in caplog.records if r.name == "console.alerts"]
+    assert logged.exc_info is not None and "upload_missing" in logged.getMessage()
+    [mail] = [m for m in env.box.messages if alerts.RULE_TITLES[alerts.CONSOLE_ERROR] in m["Subject"]]
+    assert " ".join(mail["Subject"].split()) == (  # a long subject comes back folded
+        f"[CRITICAL] Alert rule could not be evaluated: upload_missing · {DAY}")
+    sent = len(env.box.messages)
+    cycle(env, moment + dt.timedelta(minutes=3), **facts_of_day)
+    assert len(env.box.messages) == sent  # the same error does not notify twice
+
+    monkeypatch.setitem(alerts.RULES, "upload_missing", working)  # the rule is fixed
+    cycle(env, moment + dt.timedelta(minutes=6), **facts_of_day)
+    assert set(rules_open(env)) == set(alerts.RULES)
+    [row] = [r for r in facts.alert_rows(env.adapters, DAY, DAY) if r["rule"] == alerts.CONSOLE_ERROR]
+    assert (row["state"], row["resolved_by"]) == (alerts.RESOLVED, "console")
+
+    monkeypatch.setitem(alerts.RULES, "upload_missing", broken)  # broken again: its open alert is not "cleared"
+    cycle(env, moment + dt.timedelta(minutes=9), **facts_of_day)
+    assert set(rules_open(env)) == set(alerts.RULES) | {alerts.CONSOLE_ERROR}
+    assert rules_open(env)[alerts.CONSOLE_ERROR] == ["upload_missing"]
+
+
+def test_a_watchdog_cycle_keeps_and_then_resolves_the_error_of_its_own_rule(env, monkeypatch) -> None:
+    def broken(r: alerts.RuleInput) -> list[alerts.Condition]:
+        raise RuntimeError("heartbeat table locked")
+
+    working = alerts.RULES["worker_down"]
+    monkeypatch.setitem(alerts.RULES, "worker_down", broken)
+    moment = at_et(DAY, "10:00")
+    alerts.run_cycle(env.adapters, moment, DAY, status_at(env, moment), only={"worker_down"})
+    assert rules_open(env) == {alerts.CONSOLE_ERROR: ["worker_down"]}
+    monkeypatch.setitem(alerts.RULES, "worker_down", working)
+    alerts.run_cycle(env.adapters, moment, DAY, status_at(env, moment), only={"upload_missing"})
+    assert rules_open(env) == {alerts.CONSOLE_ERROR: ["worker_down"]}  # another rule's cycle leaves it
+    alerts.run_cycle(env.adapters, moment, DAY, status_at(env, moment), only={"worker_down"})
+    assert rules_open(env) == {}
+
+
+def test_every_rule_has_a_title_a_page_and_a_runbook_entry_and_settings_accept_it() -> None:
+    assert set(alerts.RULES) | {alerts.CONSOLE_ERROR} == set(ALERT_RULES)
+    assert set(alerts.RULE_TITLES) == set(alerts.PAGES) == set(RUNBOOK) == set(ALERT_RULES)

@@ -17,10 +17,11 @@ from console import actions, checklist, checklist_actions, facts
 from console.auth import User
 from console.clock import FrozenClock, at_et
 from console.errors import ConfigError, InvalidRequest, NotAuthorised
-from console.facts import DayReads, WorkerStatus
+from console.facts import DayReads, VolumeHistory, WorkerStatus
 from console.settings import DEFAULT_SETTINGS, ROLES, load_settings
 from console.status import day_status
 from console.store import audit_log, checklist_events
+from console.volumes import VOLUME_COLUMNS
 from tests.enginekit import make_env
 
 DAY = dt.date(2026, 11, 24)
@@ -33,6 +34,12 @@ TABLEAU, VOLUMES = KEYS["Check Tableau monitoring dashboard"], KEYS["Check impor
 LISTS = pd.DataFrame({"LIST_NAME": ["GR_CALL", "GR_SMS"], "CHANNEL": ["CALL", "SMS"],
                       "DESTINATION": ["GENESYS", "GENESYS"], "RECORDS": [1000, 400],
                       "GENERATED_AT": [None, None]})
+
+# The same weekday (Tuesday) in the three weeks before DAY, as the daily volume aggregate holds them.
+HISTORY = pd.DataFrame([[DAY - dt.timedelta(weeks=w), name, channel, "GENESYS", n, n]
+                        for name, channel, counts in (("GR_CALL", "CALL", (980, 1010, 1020)),
+                                                      ("GR_SMS", "SMS", (390, 410, 405)))
+                        for w, n in zip((1, 2, 3), counts, strict=True)], columns=VOLUME_COLUMNS)
 
 
 @pytest.fixture
@@ -52,10 +59,7 @@ def status_at(env, moment, day=DAY, uploaded=None, lists=LISTS):
     reads = DayReads(day=day, read_at=moment, run=env.engine.run_for_date(day), lists=lists,
                      upload_finished=at_et(day, "08:58") if uploaded else None, upload_lists=len(uploaded or {}),
                      uploaded=uploaded or {}, active_lists=[("GR_CALL", "CALL"), ("GR_SMS", "SMS")],
-                     recent_counts={"GR_CALL": [(DAY - dt.timedelta(days=d), n) for d, n in
-                                                ((1, 980), (2, 1010), (5, 1020))],
-                                    "GR_SMS": [(DAY - dt.timedelta(days=d), n) for d, n in
-                                               ((1, 390), (2, 410), (5, 405))]},
+                     volume_history=VolumeHistory(HISTORY, dict(SETTINGS.checks)),
                      checklist_events=facts.checklist_events_of(env.store, day))
     return day_status(env.adapters, day, FrozenClock(moment), reads=reads, history=[],
                       worker=WorkerStatus(True, "w", moment, 1.0, "alive"))
@@ -101,7 +105,28 @@ def test_a_list_out_of_range_fails_the_count_item_with_the_expected_range(env) -
     short = LISTS.assign(RECORDS=[600, 400])  # GR_CALL cut by 40 %
     s = states(status_at(env, at_et(DAY, "06:31"), lists=short))
     assert s[COUNTS_ITEM].state == "auto-fail"
-    assert "GR_CALL 600 (expected 643–1,376)" in s[COUNTS_ITEM].evidence
+    assert s[COUNTS_ITEM].evidence == ("1 of 2 list(s) out of range. GR_CALL (CALL): 600 records is too low: "
+                                       "expected 883 to 1,137 (median 1,010 of the last 3 Tuesdays); 41% below")
+
+
+def test_a_list_missing_today_fails_and_a_new_list_is_not_judged_as_the_volume_check_does(env) -> None:
+    succeeded_run(env)
+    renamed = LISTS.assign(LIST_NAME=["GR_CALL_NEW", "GR_SMS"])  # GR_CALL is gone, GR_CALL_NEW has no history
+    s = states(status_at(env, at_et(DAY, "06:31"), lists=renamed))
+    assert s[COUNTS_ITEM].state == "auto-fail"
+    assert s[COUNTS_ITEM].evidence == ("1 of 3 list(s) out of range. GR_CALL (CALL): 0 records is too low: expected "
+                                       "883 to 1,137 (median 1,010 of the last 3 Tuesdays); 100% below")
+
+
+def test_only_the_same_weekday_is_a_baseline(env) -> None:
+    succeeded_run(env)
+    other_days = HISTORY.assign(BUSINESS_DATE=[d - dt.timedelta(days=1) for d in HISTORY["BUSINESS_DATE"]])
+    status = status_at(env, at_et(DAY, "06:31"), lists=LISTS.assign(RECORDS=[600, 400]))
+    status.reads.volume_history = VolumeHistory(other_days, dict(SETTINGS.checks))
+    [counts] = [s for s in checklist.evaluate(SETTINGS.checklist, status, []) if s.item.key == COUNTS_ITEM]
+    assert counts.state == "auto-pass"  # three Mondays say nothing about a Tuesday
+    assert counts.evidence == ("2 lists, 1,000 records. Not enough history for a baseline yet: Not enough history: "
+                               "0 earlier Tuesday(s) in the last 8 weeks, 3 needed for a baseline.")
 
 
 # ------------------------------------------------------------------------------------------------ people

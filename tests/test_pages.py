@@ -21,7 +21,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from console import demo
+from console import alerts, demo
 from console.adapters.protocols import Adapters
 from console.app import build_adapters
 from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
@@ -299,6 +299,22 @@ def test_a_date_without_a_run_is_a_message_not_a_traceback(stack: Stack, when: s
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert ("not a business day" if when == "weekend" else "in the future") in errors
+
+
+def test_the_alerts_page_shows_a_rule_that_could_not_be_evaluated(stack: Stack) -> None:
+    day = stack.failed_day
+    error = alerts.Condition(alerts.CONSOLE_ERROR, day, "upload_missing", alerts.CRITICAL,
+                             "The alert rule upload_missing could not be evaluated: KeyError: 'upload_due'",
+                             "Every other alert rule still ran.")
+    alerts.sync(stack.adapters, day, [error], at_et(day, "23:35"), rules={alerts.CONSOLE_ERROR})
+    at = app("pages/6_Alerts.py").run()
+    at.date_input(key="business_date").set_value(day).run()
+    assert not at.exception
+    assert f"{day} · [critical] Alert rule could not be evaluated: upload_missing · open" in [
+        e.label for e in at.expander]
+    shown = texts(at)
+    assert f"**{error.summary}**" in shown and "Runbook: An alert rule could not be evaluated." in shown
+    assert "Evidence: Every other alert rule still ran." in [t.value for t in at.text]
 
 
 def test_timeline_volumes_reconciliation_alerts_checklist_show_the_day(stack: Stack) -> None:

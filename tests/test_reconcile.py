@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from snowflake.snowpark import functions as F
 
-from console import facts, model, reconcile, volumes
+from console import checklist, facts, model, pipeline_data, reconcile, volumes
 from console.app import build_adapters
-from console.clock import FrozenClock, at_et, last_business_days
-from console.quality import FAIL, PASS, run_checks
-from console.settings import Settings, load_settings
+from console.clock import FrozenClock, at_et, hhmm, last_business_days
+from console.quality import FAIL, PASS, as_utc, run_checks
+from console.settings import DEFAULT_SETTINGS, Settings, load_settings
+from console.status import day_status
 from console.workflow import load_workflow
 from jobs.common import hash_bucket
 from jobs.demo.anomalies import by_kind
@@ -169,6 +170,29 @@ def test_a_list_cut_by_40_percent_is_too_low(history: History) -> None:
     assert flag["records"] < flag["low"]
 
 
+def test_the_checklist_judges_a_count_with_the_volume_band_and_words(history: History) -> None:
+    """One judgment of a count: the checklist's item and the record-count check agree, word for word."""
+    tables, day, now = history.settings.tables, history.day, history.after()
+
+    def both(session: Any) -> tuple[Any, Any]:
+        reads = facts.DayReads(day=day, read_at=now, lists=pipeline_data.list_counts(session, tables, day),
+                               volume_history=facts._volume_history(session, history.settings, day))
+        status = day_status(history.adapters, day, FrozenClock(now), reads=reads, history=[],
+                            worker=facts.WorkerStatus(True, "w", now, 1.0, "alive"))
+        return check(history, "record_counts"), checklist.check_list_counts(status)
+
+    record, item = both(history.session)
+    assert (record.status, item.outcome) == (PASS, checklist.PASS)
+    assert item.evidence.endswith(f". {record.evidence}")
+    with fault(history.session) as session:
+        session.table(tables.outbound_lists).delete(
+            (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == CALL_LIST)
+            & (hash_bucket("ACCOUNT_ID", modulo=100, salt="cut") < 40))
+        record, item = both(session)
+    assert (record.status, item.outcome) == (FAIL, checklist.FAIL)
+    assert item.evidence == record.evidence and f"{CALL_LIST} (CALL): " in item.evidence
+
+
 def test_a_list_missing_from_the_import_log(history: History) -> None:
     tables, day = history.settings.tables, history.day
     with fault(history.session) as session:
@@ -206,6 +230,27 @@ def test_more_results_than_contacts_and_an_upload_short_of_tolerance(history: Hi
                     f"WHERE BUSINESS_DATE = '{day}' AND LIST_NAME = 'FUNNEL_CALL'").collect()
         rows = rows_by_list(history)
     assert rows["FUNNEL_CALL"].REASON.startswith("Partial upload: Genesys accepted")
+
+
+def test_a_list_rewritten_smaller_after_its_upload_is_a_change_after_upload(history: History) -> None:
+    tables, day = history.settings.tables, history.day
+    log = history.session.table(tables.import_log).filter(
+        (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == CALL_LIST)).collect()[0].as_dict()
+    with fault(history.session) as session:  # a rerun after 08:30 wrote a fifth fewer rows
+        session.table(tables.outbound_lists).delete(
+            (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == CALL_LIST)
+            & (hash_bucket("ACCOUNT_ID", modulo=100, salt="rewrite") < 20))
+        rows = rows_by_list(history)
+        early = rows_by_list(history, now=at_et(day, "09:30"))  # before the export: already a mismatch
+    row = rows[CALL_LIST]
+    assert row.GENERATED < row.ACCEPTED == log["RECORDS_ACCEPTED"]
+    status, reason = row.STATUS, row.REASON
+    assert status == model.MISMATCH
+    assert reason == (f"List changed after upload: {row.GENERATED:,} generated now, {row.ACCEPTED:,} accepted by "
+                      f"Genesys at {hhmm(as_utc(log['FINISHED_AT']))} ET; Genesys dials the list as it was uploaded.")
+    before = early[CALL_LIST]
+    assert before.STATUS == model.MISMATCH and before.REASON.startswith("List changed after upload")
+    assert {r.STATUS for name, r in rows.items() if name != CALL_LIST} == {model.MATCHED}
 
 
 def test_a_stale_loan_tape(history: History) -> None:
@@ -302,6 +347,34 @@ def test_cli_reconcile_and_status_json(history: History, monkeypatch: pytest.Mon
     assert {c["name"] for c in status["checks"]} >= {"loan_tape_freshness", "genesys_coverage"}
     assert all(set(i) >= {"list_name", "channel", "generated", "uploaded", "exported", "status"}
                for i in status["reconciliation"])
+
+
+# ------------------------------------------------------------------------------------------------ classify
+SETTINGS = load_settings(DEFAULT_SETTINGS, secrets={})
+DAY = dt.date(2026, 11, 24)
+
+
+@pytest.mark.parametrize(("generated", "accepted", "exported", "now", "status", "reason"), [
+    (1200, 1500, 1400, "23:35", model.MISMATCH, "List changed after upload: 1,200 generated now, 1,500 accepted by "
+                                                "Genesys at 08:30 ET; Genesys dials the list as it was uploaded."),
+    (1200, 1201, 0, "09:30", model.MISMATCH, "List changed after upload: 1,200 generated now, 1,201 accepted"),
+    (1500, 1500, 1495, "23:35", model.MATCHED, "Matched: 1,500 generated, 1,500 accepted, 1,495 exported."),
+    (1500, 1490, 1485, "23:35", model.MATCHED, "Matched:"),  # Genesys rejected a few: within tolerance
+    (1500, 1400, 1390, "23:35", model.MISMATCH, "Partial upload: Genesys accepted 1,400 of 1,500"),
+    (1500, 1500, 0, "09:30", model.PENDING, "Uploaded (1,500 accepted)"),
+])
+def test_classify_compares_generated_and_accepted_both_ways(generated: int, accepted: int, exported: int, now: str,
+                                                            status: str, reason: str) -> None:
+    found = reconcile.classify(generated, True, False, accepted, exported, DAY, at_et(DAY, now), SETTINGS,
+                               accepted_at=at_et(DAY, "08:30"))
+    assert found[0] == status and found[1].startswith(reason), found
+
+
+def test_a_changed_list_without_an_import_time_says_so_without_one() -> None:
+    status, reason = reconcile.classify(1200, True, False, 1500, 0, DAY, at_et(DAY, "09:30"), SETTINGS)
+    assert status == model.MISMATCH
+    assert reason == ("List changed after upload: 1,200 generated now, 1,500 accepted by Genesys; Genesys dials "
+                      "the list as it was uploaded.")
 
 
 # ------------------------------------------------------------------------------------------------ settings
