@@ -193,9 +193,9 @@ RETRY_AFTER_FAILURE = dt.timedelta(minutes=5)
 
 
 def facts_changed(adapters: Adapters, day: dt.date, now: dt.datetime) -> str | None:
-    """What changed since the day's last reconciliation, in words, or None: a run or repair that finished, and,
-    from the upload until an hour after "ready" and for two hours after the export, the import log or the
-    results landing. Reads the engine every time, the warehouse only in those windows."""
+    """What changed since the day's last reconciliation, in words, or None: a run or repair that finished; from
+    the upload until an hour after "ready", the import log; for three hours after the export, the results
+    landing. Reads the engine every time, the warehouse only in those windows."""
     kept = stored_reconciliation(adapters, day)
     if kept is not None and kept.failure and now - dt.datetime.fromisoformat(kept.failure["at"]) < RETRY_AFTER_FAILURE:
         return None
@@ -203,18 +203,21 @@ def facts_changed(adapters: Adapters, day: dt.date, now: dt.datetime) -> str | N
     run = adapters.engine.run_for_date(day)
     if run is not None and run.state.is_terminal and run.end is not None and (since is None or run.end > since):
         return f"run {run.run_id} {run.state.label} at {hhmm(run.end)} ET"
-    s = adapters.settings.schedules
-    windows = [(at_et(day, s["genesys_upload"]), at_et(day, adapters.settings.milestone("ready").time)),
-               (at_et(day, s["results_export"]), at_et(day, s["results_export"]) + dt.timedelta(hours=2))]
-    if not any(start <= now <= end + dt.timedelta(hours=1) for start, end in windows) or since is None:
+    if since is None:
         return None
-    with adapters.warehouse.session() as session:
-        uploaded, _ = pipeline_data.upload_summary(session, adapters.settings.tables, day)
-        exported, _ = pipeline_data.export_summary(session, adapters.settings.tables, day)
-    for moment, what in ((uploaded, "the Genesys upload"), (exported, "the results export")):
-        if moment is not None and moment > since:
-            return f"{what} landed at {hhmm(moment)} ET"
-    return None
+    s = adapters.settings.schedules
+    upload, export = at_et(day, s["genesys_upload"]), at_et(day, s["results_export"])
+    ready = at_et(day, adapters.settings.milestone("ready").time)
+    with_upload = upload <= now <= ready + dt.timedelta(hours=1)
+    with_export = export <= now <= export + dt.timedelta(hours=3)
+    if not (with_upload or with_export):
+        return None
+    with adapters.warehouse.session() as session:  # only the marker of the window we are in
+        if with_upload:
+            moment, what = pipeline_data.upload_summary(session, adapters.settings.tables, day)[0], "the Genesys upload"
+        else:
+            moment, what = pipeline_data.export_summary(session, adapters.settings.tables, day)[0], "the results export"
+    return f"{what} landed at {hhmm(moment)} ET" if moment is not None and moment > since else None
 
 
 def checks_if_changed() -> None:
