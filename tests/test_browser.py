@@ -31,11 +31,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium "
-                                                     "(apt-get install chromium); never `playwright install`"),
-]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def chromium_installed() -> None:
+    """A browser test that cannot run is a set-up failure, not a skip: `make test` installs Chromium."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's Chromium is not installed at /usr/bin/chromium: run `make test` (it installs it "
+                    "with apt) or `apt-get install chromium`; never `playwright install`")
+
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
