@@ -280,7 +280,9 @@ class StateStore:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
                 if schema_revision(self.engine) != head_revision():
-                    upgrade(url)
+                    # an in-memory database exists only on this engine's connection: migrate it there
+                    in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
+                    upgrade(url, self.engine if in_memory else None)
             else:
                 require_head(self.engine, url)
         except sa.exc.SQLAlchemyError as exc:
@@ -358,13 +360,14 @@ def require_head(engine: Engine, url: str) -> None:
                           f"needs {head_revision()}.", MIGRATE_HINT)
 
 
-def upgrade(url: str) -> tuple[str | None, str]:
+def upgrade(url: str, engine: Engine | None = None) -> tuple[str | None, str]:
     """Bring the database at ``url`` to the newest migration in one locked transaction: (revision before, after).
 
     Two processes starting on a new database at once are serialized: SQLite by ``BEGIN IMMEDIATE`` (its write
     lock, waited for by ``busy_timeout``), PostgreSQL by a transaction-level advisory lock.
     """
-    engine = _migration_engine(url)
+    own_engine = engine is None
+    engine = engine or _migration_engine(url)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -375,11 +378,15 @@ def upgrade(url: str) -> tuple[str | None, str]:
             command.upgrade(alembic_config(connection=conn), "head")
             return before, head_revision()
     finally:
-        engine.dispose()
+        if own_engine:
+            engine.dispose()
 
 
 def migrate(url: str, grant: str = "") -> list[str]:
     """``python -m console migrate``: upgrade as the owner, then grant the console's role; the lines to print."""
+    if grant and sa.engine.make_url(url).get_backend_name() != "postgresql":
+        raise StateStoreError(f"--grant applies to PostgreSQL; {redact_url(url)} has no roles to grant.",
+                              "Leave out --grant for a SQLite state database.")
     try:
         before, after = upgrade(url)
         lines = [f"state database {redact_url(url)}: " + (f"schema {after} (already the newest)" if before == after
@@ -390,8 +397,8 @@ def migrate(url: str, grant: str = "") -> list[str]:
     except sa.exc.SQLAlchemyError as exc:
         raise StateStoreError(f"Migrating the state database {redact_url(url)} failed: {exc.__class__.__name__}: "
                               f"{_first_line(exc)}",
-                              "Run it with the owner's URL (CONSOLE_STATE_OWNER_URL or --url): the role that owns "
-                              "the database and may create tables.") from None
+                              "Check that the server answers and that the URL is the owner's (CONSOLE_STATE_OWNER_URL "
+                              "or --url): the role that owns the database and may create tables.") from None
 
 
 def grant_console_role(url: str, role: str) -> list[str]:

@@ -34,6 +34,7 @@ from console.store import (
     outbox,
     schema_revision,
 )
+from tests import pgkit
 from tests.pgkit import CONSOLE, OWNER, Cluster, running_cluster
 
 # The store-heavy tests of other modules, run once more here with their own fixtures on a PostgreSQL store
@@ -127,6 +128,24 @@ def test_the_migrations_on_an_empty_sqlite_file_make_exactly_the_models(tmp_path
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     assert schema_revision(store.engine) == head_revision()
     assert differences(store.engine) == []
+
+
+def test_an_in_memory_sqlite_store_is_migrated_on_its_own_connection() -> None:
+    store = StateStore("sqlite://")
+    assert schema_revision(store.engine) == head_revision()
+    audit.record(store, "ana@example.com", "engineer", "repair", "accepted")
+    assert audit_count(store) == 1
+
+
+def test_without_postgresql_the_harness_fails_under_ci_and_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgkit, "find_bindir", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"scripts/ensure-system-packages\.sh"):
+        pgkit.require_bindir()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-installs Debian's postgresql"):
+        pgkit.require_bindir()
 
 
 def test_the_migrations_on_an_empty_postgresql_database_make_exactly_the_models(pg: Postgres) -> None:
@@ -238,7 +257,7 @@ def test_migrate_as_the_console_role_fails_with_what_to_do(pg: Postgres, capsys:
     assert main(["migrate", "--url", pg.console_url(pg.empty())]) == 2
     err = capsys.readouterr().err
     assert "Migrating the state database" in err and "permission denied for schema public" in err
-    assert "the owner's URL" in err
+    assert "the URL is the owner's" in err
 
 
 @pytest.mark.parametrize("role, message", [(OWNER, "the owner running the migration"), ("postgres", "a superuser"),
