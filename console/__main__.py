@@ -32,7 +32,7 @@ def _setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("snowflake", "fakesnow", "fakesnow.server", "uvicorn", "apscheduler.executors",
-                  "apscheduler.scheduler", "urllib3"):
+                  "apscheduler.scheduler", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -191,6 +191,17 @@ def cmd_deploy_job(args: argparse.Namespace) -> int:
     print(what)
     return 0
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the state DB's schema to this console's migrations, as its owner; ``--grant`` the console's role."""
+    # on demand (see the module docstring)
+    from console.store import migrate
+
+    url = args.url or os.environ.get("CONSOLE_STATE_OWNER_URL") or load_settings().resolved_state_url
+    for line in migrate(url, grant=args.grant or ""):
+        print(line)
+    return 0
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Reconcile a date and run the quality checks; stored like the worker's runs. Exit 1 on a mismatch/fail."""
     # on demand (see the module docstring)
@@ -328,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--settings", action="store_true", help="also print the resolved settings (redacted)")
     deploy = sub.add_parser("deploy-job", help="create or reset the Databricks job from the workflow spec")
     deploy.add_argument("--dry-run", action="store_true", help="only print the difference with the deployed job")
+    mig = sub.add_parser("migrate", help="apply the state DB's schema migrations as the database owner")
+    mig.add_argument("--url", help="the owner's SQLAlchemy URL (default: $CONSOLE_STATE_OWNER_URL, else [state] url)")
+    mig.add_argument("--grant", metavar="ROLE", help="PostgreSQL: grant the console's role its privileges "
+                                                     "(INSERT/SELECT only on audit_log)")
     rec = sub.add_parser("reconcile", help="reconcile a date (generated → uploaded → exported) and run the checks; "
                                            "exit 1 on a mismatch or a failed check")
     rec.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
@@ -337,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
             "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check, "doctor": cmd_doctor,
-            "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile}
+            "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile, "migrate": cmd_migrate}
 
 
 def main(argv: list[str] | None = None) -> int:

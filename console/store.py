@@ -1,18 +1,24 @@
 """The state database (SQLAlchemy Core): local-engine runs, action requests, worker heartbeat and lock.
 
-SQLite under ``.data/`` by default; any SQLAlchemy URL (PostgreSQL) works. Tables are created on open.
+SQLite under ``.data/`` by default; any SQLAlchemy URL (PostgreSQL) works. The schema is Alembic's migrations in
+console/migrations/: SQLite is upgraded on open, PostgreSQL by its owner (``python -m console migrate``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from console.errors import StateStoreError
 
@@ -178,14 +184,6 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False, default=""),
 )
 
-# SQLite refuses any change to a written audit row (PostgreSQL: grant INSERT and SELECT only).
-_APPEND_ONLY = [
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-]
-
 worker_heartbeat = sa.Table(
     "worker_heartbeat", metadata,
     sa.Column("worker", sa.String(20), primary_key=True),  # always "worker": one per store
@@ -205,6 +203,15 @@ job_events = sa.Table(
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("status", sa.String(20), nullable=False),  # running | succeeded | failed
     sa.Column("message", sa.Text, nullable=False, default=""),
+)
+
+# The worker's APScheduler job store (console/worker.py), exactly as ``SQLAlchemyJobStore`` defines it: created by
+# the migrations so that the console's role on PostgreSQL, which cannot create tables, finds it in place.
+apscheduler_jobs = sa.Table(
+    "apscheduler_jobs", metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
 )
 
 demo_meta = sa.Table(
@@ -257,7 +264,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class StateStore:
-    """A thin holder of the SQLAlchemy engine and the tables; domain code uses ``engine`` directly."""
+    """A thin holder of the SQLAlchemy engine and the tables; domain code uses ``engine`` directly.
+
+    On SQLite the store brings the schema to the latest migration itself (the file is the process's own); on any
+    other database it only checks that the owner did (``python -m console migrate``) and stops if not, because the
+    console's role there cannot create tables.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -267,11 +279,12 @@ class StateStore:
             self.engine: Engine = sa.create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
-            if self.engine.dialect.name == "sqlite":
-                with self.engine.begin() as conn:
-                    for statement in _APPEND_ONLY:
-                        conn.exec_driver_sql(statement)
+                if schema_revision(self.engine) != head_revision():
+                    # an in-memory database exists only on this engine's connection: migrate it there
+                    in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
+                    upgrade(url, self.engine if in_memory else None)
+            else:
+                require_head(self.engine, url)
         except sa.exc.SQLAlchemyError as exc:
             raise StateStoreError(f"Cannot open the state database {redact_url(url)}: {exc.__class__.__name__}.") \
                 from None
@@ -292,3 +305,199 @@ def redact_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "<invalid url>"
+
+
+# ------------------------------------------------------------------------------------------------ migrations
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATE_HINT = ("Run `python -m console migrate` as the database owner (its URL in CONSOLE_STATE_OWNER_URL or "
+                "--url; --grant ROLE for the console's role), then start the console again.")
+
+
+def alembic_config(url: str = "", connection: Connection | None = None) -> Config:
+    """Alembic configured from code, so the migrations run from the installed package (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The revision this console's code expects (the newest migration)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, f"no migrations in {MIGRATIONS}"
+    return head
+
+
+def schema_revision(bind: Engine | Connection) -> str | None:
+    """The database's migration revision; None when it has none (empty, or made by create_all)."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return schema_revision(conn)
+    return MigrationContext.configure(bind).get_current_revision()
+
+
+def require_head(engine: Engine, url: str) -> None:
+    """Stop with one clear message unless the owner migrated the database to this console's schema."""
+    try:
+        found = schema_revision(engine)
+    except sa.exc.ProgrammingError:  # no SELECT on alembic_version: migrated, but the role was never granted
+        raise StateStoreError(f"The console's role cannot read the schema version of the state database "
+                              f"{redact_url(url)} (permission denied).",
+                              "Run `python -m console migrate --grant ROLE` as the database owner, with ROLE the "
+                              "console's role, then start the console again.") from None
+    if found == head_revision():
+        return
+    if found is None:
+        raise StateStoreError(f"The state database {redact_url(url)} has no console schema yet.", MIGRATE_HINT)
+    if found not in {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}:
+        raise StateStoreError(f"The state database {redact_url(url)} is at schema revision {found}, which this "
+                              "console does not know: a newer console migrated it.",
+                              "Deploy the same console version everywhere.")
+    raise StateStoreError(f"The state database {redact_url(url)} is at schema revision {found}; this console "
+                          f"needs {head_revision()}.", MIGRATE_HINT)
+
+
+def upgrade(url: str, engine: Engine | None = None) -> tuple[str | None, str]:
+    """Bring the database at ``url`` to the newest migration in one locked transaction: (revision before, after).
+
+    Two processes starting on a new database at once are serialized: SQLite by ``BEGIN IMMEDIATE`` (its write
+    lock, waited for by ``busy_timeout``), PostgreSQL by a transaction-level advisory lock.
+    """
+    own_engine = engine is None
+    engine = engine or _migration_engine(url)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            before = schema_revision(conn)
+            if before is None and set(sa.inspect(conn).get_table_names()) & set(metadata.tables):
+                _adopt(conn)
+            command.upgrade(alembic_config(connection=conn), "head")
+            return before, head_revision()
+    finally:
+        if own_engine:
+            engine.dispose()
+
+
+def migrate(url: str, grant: str = "") -> list[str]:
+    """``python -m console migrate``: upgrade as the owner, then grant the console's role; the lines to print."""
+    if grant and sa.engine.make_url(url).get_backend_name() != "postgresql":
+        raise StateStoreError(f"--grant applies to PostgreSQL; {redact_url(url)} has no roles to grant.",
+                              "Leave out --grant for a SQLite state database.")
+    try:
+        before, after = upgrade(url)
+        lines = [f"state database {redact_url(url)}: " + (f"schema {after} (already the newest)" if before == after
+                                                          else f"schema {before or 'none'} -> {after}")]
+        if grant:
+            lines += grant_console_role(url, grant)
+        return lines
+    except sa.exc.SQLAlchemyError as exc:
+        raise StateStoreError(f"Migrating the state database {redact_url(url)} failed: {exc.__class__.__name__}: "
+                              f"{_first_line(exc)}",
+                              "Check that the server answers and that the URL is the owner's (CONSOLE_STATE_OWNER_URL "
+                              "or --url): the role that owns the database and may create tables.") from None
+
+
+def grant_console_role(url: str, role: str) -> list[str]:
+    """Grant the console's PostgreSQL role what it mutates; on ``audit_log`` only INSERT and SELECT.
+
+    Revokes first, so running it again after a migration leaves exactly these privileges. Refuses a role that
+    could create tables or bypass privileges (the owner, a superuser, CREATE on the schema).
+    """
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name != "postgresql":
+                raise StateStoreError(f"--grant applies to PostgreSQL; {conn.dialect.name} has no roles to grant.",
+                                      "Leave out --grant for a SQLite state database.")
+            found = conn.execute(sa.text("SELECT rolsuper, rolname = current_user AS is_me FROM pg_roles "
+                                         "WHERE rolname = :r"), {"r": role}).first()
+            if found is None:
+                raise StateStoreError(f"There is no PostgreSQL role '{role}'.",
+                                      f"Create it first (CREATE ROLE {role} LOGIN PASSWORD '…') and run again.")
+            if found.rolsuper or found.is_me:
+                what = "a superuser" if found.rolsuper else "the owner running the migration"
+                raise StateStoreError(f"'{role}' is {what}: the console's role must not be able to change the schema.",
+                                      "Give the console its own LOGIN role without ownership or superuser.")
+            quoted = conn.dialect.identifier_preparer.quote(role)
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_schema(conn)} TO {quoted}")
+            conn.exec_driver_sql(f"GRANT SELECT ON alembic_version TO {quoted}")
+            for table in metadata.sorted_tables:
+                privileges = "SELECT, INSERT" if table.name == audit_log.name else "SELECT, INSERT, UPDATE, DELETE"
+                conn.exec_driver_sql(f"REVOKE ALL ON {table.name} FROM {quoted}")
+                conn.exec_driver_sql(f"GRANT {privileges} ON {table.name} TO {quoted}")
+                for column in table.primary_key.columns:
+                    sequence = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                            {"t": table.name, "c": column.name}).scalar()
+                    if sequence:
+                        conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {quoted}")
+            if conn.execute(sa.text("SELECT has_schema_privilege(:r, current_schema(), 'CREATE')"),
+                            {"r": role}).scalar():
+                raise StateStoreError(f"'{role}' may create tables in schema {_schema(conn)} (it or PUBLIC holds "
+                                      "CREATE on it).",
+                                      f"As the owner: REVOKE CREATE ON SCHEMA {_schema(conn)} FROM PUBLIC, {role}; "
+                                      "then run the grant again.")
+        return [f"role {role}: SELECT, INSERT, UPDATE, DELETE on the console's tables; SELECT, INSERT only on "
+                f"{audit_log.name}"]
+    finally:
+        engine.dispose()
+
+
+_MIGRATION_LOCK = 0x5C0_5013  # any constant: the advisory lock key of the console's migrations
+
+
+def _schema(conn: Connection) -> str:
+    return str(conn.dialect.identifier_preparer.quote(str(conn.execute(sa.text("SELECT current_schema()")).scalar())))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _migration_engine(url: str) -> Engine:
+    """An engine whose transactions hold the database's write lock from BEGIN, DDL included."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        # pysqlite runs DDL outside transactions by default; take transaction control (SQLAlchemy's documented
+        # recipe) so the whole upgrade is one transaction that a second process waits for.
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, record)
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
+
+
+# A database made by create_all before the migrations existed: the same tables and (SQLite) triggers, without
+# alembic_version. Adopting it creates whatever that console version had not made yet, exactly as its next start
+# would have, and stamps the first revision; the later revisions then apply as to any database.
+_LEGACY_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}
+FIRST_REVISION = "0001"
+
+
+def _adopt(conn: Connection) -> None:
+    logger.info("state database made before the migrations: adopting it as revision %s", FIRST_REVISION)
+    metadata.create_all(conn)  # only the missing tables (checkfirst)
+    for statement in _LEGACY_APPEND_ONLY.get(conn.dialect.name, []):
+        conn.exec_driver_sql(statement)
+    command.stamp(alembic_config(connection=conn), FIRST_REVISION)
