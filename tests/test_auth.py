@@ -28,48 +28,15 @@ from console.errors import ConfigError
 from console.settings import DEFAULT_SETTINGS, load_settings
 from console.ui import views
 from tests.conftest import free_port
+from tests.prodkit import AUTH, ENGINEER, VIEWER, snowflake_section, write_secrets, write_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINEER, VIEWER = "eng@corp.example", "someone@else.example"
-AUTH = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "test-cookie-secret-0123456789",
-        "client_id": "console", "client_secret": "test-client-secret",
-        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
 
 
-def snowflake_section(port: int) -> dict[str, Any]:
-    """A [connections.snowflake] for the embedded warehouse's server (nothing needs to listen for these tests)."""
-    return {"account": "fakesnow", "user": "console", "password": "embedded", "host": "127.0.0.1", "port": port,
-            "protocol": "http", "database": "ANALYTICS", "schema": "CRON_STORE",
-            "session_parameters": {"PYTHON_SNOWPARK_USE_SCOPED_TEMP_OBJECTS": False}}
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_secrets(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
-
-
-def write_settings(path: Path, mode: str = "production") -> Path:
-    text = DEFAULT_SETTINGS.read_text()
-    text = text.replace('mode = "auto"', f'mode = "{mode}"', 1)
-    text = text.replace('spec = "jobs/outbound_lists.job.yml"', f'spec = "{ROOT / "jobs/outbound_lists.job.yml"}"')
-    text = text.replace('# "someone@example.com" = "operator"', f'"{ENGINEER}" = "engineer"')
-    path.write_text(text)
-    return path
+def secrets_file(folder: Path, secrets: dict[str, Any]) -> dict[str, Any]:
+    """Write ``secrets`` where the console reads them (CONSOLE_SECRETS) and return them for ``AppTest.secrets``."""
+    write_secrets(folder / "secrets.toml", secrets)
+    return secrets
 
 
 @pytest.fixture
@@ -170,9 +137,9 @@ def test_the_embedded_stack_never_drives_databricks(files: Path, monkeypatch: py
 # ------------------------------------------------------------------------------------------------ production
 def test_production_without_snowflake_stops_every_page_with_one_message(files: Path) -> None:
     # Before: production without a connection built a warehouse for account "?" and showed the sign-in page.
-    write_secrets(files / "secrets.toml", {"auth": AUTH})
+    secrets = secrets_file(files, {"auth": AUTH})
     for name in ("Home.py", "pages/3_Checklist.py"):
-        at = page(name, {"auth": AUTH})
+        at = page(name, secrets)
         assert len(at.error) == 1 and "Production mode needs a Snowflake connection" in at.error[0].value
         assert "[connections.snowflake]" in at.info[0].value and not at.button and not at.metric
         assert "Traceback" not in everything(at)
@@ -183,19 +150,18 @@ def test_production_without_snowflake_stops_every_page_with_one_message(files: P
     ({k: v for k, v in AUTH.items() if k != "cookie_secret"}, "[auth] in the secrets lacks cookie_secret")])
 def test_production_without_sign_in_configured_names_what_is_missing(files: Path, auth: dict[str, Any] | None,
                                                                      missing: str) -> None:
-    secrets = {"connections": {"snowflake": snowflake_section(free_port())}}
-    write_secrets(files / "secrets.toml", {"connections.snowflake": secrets["connections"]["snowflake"]})
-    at = page("Home.py", {**secrets, **({"auth": auth} if auth else {})})
+    secrets = {"connections": {"snowflake": snowflake_section(free_port())}, **({"auth": auth} if auth else {})}
+    at = page("Home.py", secrets_file(files, secrets))
     assert len(at.error) == 1 and f"Production mode needs sign-in, and {missing}." == at.error[0].value
     assert "secrets.toml.example" in at.info[0].value and not at.button
 
 
 def test_production_without_authlib_says_to_install_it(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The defect behind "nobody can sign in": a Log in button that raises because Authlib is missing.
-    write_secrets(files / "secrets.toml", {"connections.snowflake": snowflake_section(free_port())})
+    secrets = secrets_file(files, {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH})
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "authlib" else real(name, *a))
-    at = page("Home.py", {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH})
+    at = page("Home.py", secrets)
     assert len(at.error) == 1 and "st.login needs Authlib" in at.error[0].value
     assert "requirements.txt" in at.info[0].value and not at.button
 
@@ -205,9 +171,7 @@ def test_authlib_is_installed_for_st_login() -> None:
 
 
 def test_an_anonymous_visitor_in_production_sees_the_sign_in_page_and_nothing_else(files: Path) -> None:
-    secrets = {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH}
-    write_secrets(files / "secrets.toml", {"connections.snowflake": secrets["connections"]["snowflake"],
-                                           "auth": AUTH})
+    secrets = secrets_file(files, {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH})
     for name in ("Home.py", "pages/2_Workflow.py", "pages/7_Audit.py"):
         at = page(name, secrets)
         assert [b.label for b in at.button] == ["Log in"], name
@@ -217,9 +181,7 @@ def test_an_anonymous_visitor_in_production_sees_the_sign_in_page_and_nothing_el
 
 
 def test_a_signed_in_user_sees_their_name_role_and_log_out(files: Path) -> None:
-    secrets = {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH}
-    write_secrets(files / "secrets.toml", {"connections.snowflake": secrets["connections"]["snowflake"],
-                                           "auth": AUTH})
+    secrets = secrets_file(files, {"connections": {"snowflake": snowflake_section(free_port())}, "auth": AUTH})
     at = page("pages/7_Audit.py", secrets, {"is_logged_in": True, "email": ENGINEER, "email_verified": True,
                                             "name": "Eve *Engineer*"})
     side = [str(m.value) for m in at.sidebar.markdown]
@@ -281,7 +243,7 @@ def test_ui_and_serve_refuse_to_start_before_any_process_starts(files: Path) -> 
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "error: The embedded stack makes every visitor its local user" in refused.stderr
         assert "starting" not in refused.stdout and "Traceback" not in refused.stderr
-    write_secrets(files / "secrets.toml", {"connections.snowflake": snowflake_section(free_port())})
+    secrets_file(files, {"connections": {"snowflake": snowflake_section(free_port())}})
     refused = console_cli({"CONSOLE_UI_PORT": env["CONSOLE_UI_PORT"]}, "ui")  # the production settings
     assert refused.returncode == 2 and "the secrets have no [auth] section" in refused.stderr
     (files / "secrets.toml").unlink()
