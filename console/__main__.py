@@ -19,9 +19,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from console.auth import check_ui
 from console.clock import SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest
-from console.auth import check_ui
 from console.settings import Settings, load_settings, resolve_mode, secrets_path
 from console.workflow import load_workflow
 
