@@ -67,14 +67,26 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, what: 
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group (``console ui`` and its Streamlit), then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+    """SIGTERM to the process group (``console ui`` and its Streamlit), then SIGKILL to whatever lingers.
+
+    Streamlit can outlive ``console ui``: Snowpark closes its sessions at exit with a query that retries while
+    the warehouse is gone, so the group is waited for, not only the process started here.
+    """
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        process.poll()
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    process.wait(timeout=5)
 
 
 @pytest.fixture
