@@ -19,9 +19,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from console.auth import check_ui
 from console.clock import SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest
-from console.settings import load_settings, resolve_mode
+from console.settings import Settings, load_settings, resolve_mode, secrets_path
 from console.workflow import load_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,13 +228,24 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(_: argparse.Namespace) -> int:
+    # on demand (see the module docstring)
+    from console.app import check_mode
+
     settings = load_settings()
-    return subprocess.call(_ui_command(settings.ui_port), cwd=ROOT)
+    check_ui(settings, check_mode(settings), settings.ui_address, settings.secrets.get("auth"))
+    return subprocess.call(_ui_command(settings), cwd=ROOT)
 
 
-def _ui_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.address", "127.0.0.1",
-            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+def _ui_command(settings: Settings) -> list[str]:
+    """Streamlit on ``[console] ui_address``/``ui_port``, reading the console's own secrets file (``st.login``)."""
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"), "--server.address", settings.ui_address,
+            "--server.port", str(settings.ui_port), "--server.headless", "true", "--browser.gatherUsageStats",
+            "false", "--secrets.files", str(secrets_path())]
+
+
+def _local_host(address: str) -> str:
+    """Where this machine reaches a server bound to ``address``."""
+    return "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -245,6 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     adapters = build_adapters(settings)
+    check_ui(settings, adapters.mode, settings.ui_address, settings.secrets.get("auth"))  # before anything starts
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -272,9 +285,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       lambda: warehouse.poll() is None, "the embedded warehouse")
             print(demo.ensure_demo(adapters, progress=_progress), flush=True)
         spawn("worker", [sys.executable, "-m", "console", "worker"])
-        ui = spawn("UI", _ui_command(settings.ui_port))
-        _wait_for(lambda: _healthy(settings.ui_port), 60, lambda: ui.poll() is None, "the UI")
-        print(f"console ready at http://127.0.0.1:{settings.ui_port} after {time.perf_counter() - started:.1f} s "
+        ui = spawn("UI", _ui_command(settings))
+        host = _local_host(settings.ui_address)
+        _wait_for(lambda: _healthy(host, settings.ui_port), 60, lambda: ui.poll() is None, "the UI")
+        print(f"console ready at http://{host}:{settings.ui_port} after {time.perf_counter() - started:.1f} s "
               "(Ctrl-C stops it)", flush=True)
         while not stopping:
             for child in children:
@@ -296,9 +310,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("console stopped", flush=True)
 
 
-def _healthy(port: int) -> bool:
+def _healthy(host: str, port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}/_stcore/health", timeout=1) as response:
             return bool(response.status == 200)
     except OSError:
         return False

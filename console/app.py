@@ -12,14 +12,37 @@ from console.adapters import databricks, embedded_warehouse, snowflake
 from console.adapters.local_engine import LocalEngine
 from console.adapters.protocols import Adapters, Engine, task_context
 from console.adapters.warehouse import Warehouse
+from console.errors import ConfigError
 from console.settings import Settings, resolve_mode, snowflake_connection
 from console.store import StateStore
 from console.workflow import load_workflow
 
 
+def check_mode(settings: Settings) -> str:
+    """The resolved mode, or ``ConfigError`` for a combination that must not run.
+
+    Production needs a Snowflake connection (no silent fall-back to the demo warehouse); the embedded stack
+    never drives Databricks (its demo warehouse and local admin must not act on the real job).
+    """
+    mode = resolve_mode(settings)
+    if mode == "production" and snowflake_connection(settings) is None:
+        raise ConfigError("Production mode needs a Snowflake connection: the secrets have no "
+                          "[connections.snowflake] with an account, and SNOWFLAKE_ACCOUNT is not set.",
+                          "Add [connections.snowflake] to .streamlit/secrets.toml as in secrets.toml.example (or "
+                          'set SNOWFLAKE_* in the environment); for the demo on 127.0.0.1 use mode = "embedded".')
+    engine = settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
+    if mode == "embedded" and engine == "databricks":
+        raise ConfigError('The embedded stack cannot drive Databricks: engine = "databricks" (console.toml '
+                          "[workflow] engine or CONSOLE_ENGINE) with the embedded warehouse would rerun the real "
+                          "job from demo data, with every visitor the local admin.",
+                          'Use mode = "production" with [connections.snowflake] and [auth] in the secrets, or '
+                          'engine = "auto"/"local" for the demo.')
+    return mode
+
+
 def build_adapters(settings: Settings) -> Adapters:
     """Build the whole adapter set: embedded or production, the local engine or Databricks."""
-    mode = resolve_mode(settings)
+    mode = check_mode(settings)
     spec = load_workflow(settings.workflow_spec)
     store = StateStore(settings.resolved_state_url)
     if mode == "embedded":

@@ -103,6 +103,8 @@ class Settings:
     checks: dict[str, float] = field(default_factory=dict)
     # [gate] blocking_checks: the checks whose failure holds a list from the upload (console/gate.py).
     blocking_checks: tuple[str, ...] = GATE_CHECKS
+    # [console] ui_address: where `python -m console serve`/`ui` binds Streamlit (the embedded stack: loopback only).
+    ui_address: str = "127.0.0.1"
 
     def milestone(self, key: str) -> Milestone:
         for milestone in self.milestones:
@@ -178,9 +180,14 @@ def _path(root: Path, value: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def secrets_path() -> Path:
+    """The secrets file: ``CONSOLE_SECRETS`` or ``.streamlit/secrets.toml`` (the UI hands Streamlit the same)."""
+    return Path(os.environ.get("CONSOLE_SECRETS", DEFAULT_SECRETS))
+
+
 def load_secrets(path: Path | None = None) -> dict[str, Any]:
     """Secrets from ``.streamlit/secrets.toml`` if it exists (never logged, never shown)."""
-    path = path or Path(os.environ.get("CONSOLE_SECRETS", DEFAULT_SECRETS))
+    path = path or secrets_path()
     if not path.exists():
         return {}
     try:
@@ -301,6 +308,8 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         secrets=secrets if secrets is not None else load_secrets(),
         checks=_checks(r),
         blocking_checks=_blocking_checks(r),
+        ui_address=os.environ.get("CONSOLE_UI_ADDRESS")
+        or (r.text("console", "ui_address") if "ui_address" in r.section("console") else "127.0.0.1"),
     )
 
 
@@ -465,7 +474,11 @@ def snowflake_connection(settings: Settings) -> dict[str, Any] | None:
 
 
 def resolve_mode(settings: Settings) -> str:
-    """``embedded`` or ``production``; ``auto`` is production exactly when Snowflake is configured."""
+    """``embedded`` or ``production``; ``auto`` is production exactly when Snowflake is configured.
+
+    Servers set ``production``: an ``auto`` that falls back to the embedded stack is served on loopback only
+    (``console.auth.check_ui``), and ``console.app.check_mode`` refuses what the embedded stack cannot be.
+    """
     if settings.mode != "auto":
         return settings.mode
     return "production" if snowflake_connection(settings) else "embedded"

@@ -278,7 +278,7 @@ def test_roles_come_from_emails_then_domains_then_the_default() -> None:
     assert role_of(settings, "ana@corp.com") == "engineer"
     assert role_of(settings, "Bob@Corp.com") == "operator"
     assert role_of(settings, "eve@else.com") == "viewer"
-    assert signed_in_user(settings, "embedded", {}).role == "admin"
+    assert signed_in_user(settings, "embedded", {}, address="127.0.0.1").role == "admin"
     assert signed_in_user(settings, "production", {}) is None
     assert signed_in_user(settings, "production", {"is_logged_in": True, "email": "ana@corp.com"}).role == "engineer"
 

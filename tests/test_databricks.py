@@ -301,10 +301,11 @@ def cli(env: dict[str, str], *args: str) -> Any:
 
 def test_deploy_job_and_doctor_from_the_command_line(fake: FakeJobsAPI, tmp_path: Any) -> None:
     from tests.conftest import free_port
+    from tests.prodkit import production_env
 
-    env = {"CONSOLE_DATABRICKS_HOST": fake.host, "DATABRICKS_TOKEN": "fake-token", "CONSOLE_ENGINE": "databricks",
-           "CONSOLE_DATA_DIR": str(tmp_path), "CONSOLE_SECRETS": str(tmp_path / "none.toml"),
-           "CONSOLE_WAREHOUSE_PORT": str(free_port())}
+    # Production mode (the embedded stack never drives Databricks); Snowflake names a port nothing listens on.
+    env = {**production_env(tmp_path, free_port()), "CONSOLE_DATABRICKS_HOST": fake.host,
+           "DATABRICKS_TOKEN": "fake-token", "CONSOLE_ENGINE": "databricks"}
     created = cli(env, "deploy-job")
     assert created.returncode == 0 and "created job" in created.stdout and len(fake.state.jobs) == 1
     assert "already matches the spec" in cli(env, "deploy-job", "--dry-run").stdout
@@ -343,8 +344,11 @@ def test_databricks_settings_are_validated_and_pick_the_engine(tmp_path: Any, mo
     monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CONSOLE_ENGINE", "databricks")
     monkeypatch.setenv("CONSOLE_DATABRICKS_HOST", "http://127.0.0.1:9")
-    adapters = build_adapters(load_settings(DEFAULT_SETTINGS, secrets={}))
-    assert adapters.engine.kind == "databricks" and adapters.mode == "embedded"
+    with pytest.raises(ConfigError, match="The embedded stack cannot drive Databricks"):
+        build_adapters(load_settings(DEFAULT_SETTINGS, secrets={}))
+    production = {"connections": {"snowflake": {"account": "acme-1", "user": "svc"}}}
+    adapters = build_adapters(load_settings(DEFAULT_SETTINGS, secrets=production))
+    assert adapters.engine.kind == "databricks" and adapters.mode == "production"
     assert "http://127.0.0.1:9" in adapters.engine.label  # built without contacting the host
     monkeypatch.setenv("CONSOLE_ENGINE", "spark")
     with pytest.raises(ConfigError, match="CONSOLE_ENGINE"):

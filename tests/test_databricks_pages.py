@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -19,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from console.clock import FrozenClock, at_et
 from console.ui.frame import CLOCK_KEY
-from tests import dbxkit
+from tests import dbxkit, prodkit
 from tests.conftest import free_port
 from tests.fake_databricks import FakeJobsAPI
 
@@ -46,24 +47,28 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNam
              "details": {"cause": "AUTOSCALE", "current_num_workers": 2, "target_num_workers": 8}},
             {"cluster_id": f"cluster-{run_id}", "timestamp": base + 60_000, "type": "NODES_LOST",
              "details": {"reason": {"code": "SPOT_INSTANCE_TERMINATION"}, "current_num_workers": 6}}])
-        env = {"CONSOLE_DATA_DIR": str(tmp_path), "CONSOLE_WAREHOUSE_PORT": str(free_port()),
-               "CONSOLE_SECRETS": str(tmp_path / "none.toml"), "CONSOLE_ENGINE": "databricks",
+        # Production mode (the embedded stack never drives Databricks): Snowflake names a port nothing listens on.
+        warehouse_port = free_port()
+        env = {**prodkit.production_env(tmp_path, warehouse_port), "CONSOLE_ENGINE": "databricks",
                "CONSOLE_DATABRICKS_HOST": fake.host, "DATABRICKS_TOKEN": "fake-token"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        monkeypatch.delenv("CONSOLE_SETTINGS", raising=False)
         monkeypatch.delenv("CONSOLE_STATE_URL", raising=False)
         st.cache_data.clear()
         st.cache_resource.clear()
         try:
-            yield SimpleNamespace(fake=fake, spec=spec, run_id=run_id)
+            yield SimpleNamespace(fake=fake, spec=spec, run_id=run_id, warehouse_port=warehouse_port)
         finally:
             st.cache_data.clear()
             st.cache_resource.clear()
 
 
-def page(name: str, moment: dt.datetime = MORNING) -> AppTest:
+def page(name: str, moment: dt.datetime = MORNING, secrets: dict[str, Any] | None = None) -> AppTest:
+    """The page as the engineer signed in through OIDC (production mode)."""
     at = AppTest.from_file(str(ROOT / name), default_timeout=30)
+    for key, value in (secrets or prodkit.production_secrets(0)).items():
+        at.secrets[key] = value
+    at.user = {"is_logged_in": True, "email": prodkit.ENGINEER, "email_verified": True}
     at.session_state[CLOCK_KEY] = FrozenClock(moment)
     return at
 
@@ -130,11 +135,11 @@ def test_a_workspace_answering_503_leaves_both_pages_up_with_the_last_known_stat
 
 def test_the_audit_page_shows_the_stack_and_settings_without_secrets(stack: SimpleNamespace, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[smtp]\nhost = "127.0.0.1"\npassword = "hunter2"\n[auth]\nclient_secret = "s3cret-value"\n')
-    monkeypatch.setenv("CONSOLE_SECRETS", str(secrets))
+    secrets = prodkit.production_secrets(stack.warehouse_port, {**prodkit.AUTH, "client_secret": "s3cret-value"})
+    secrets["smtp"] = {"host": "127.0.0.1", "password": "hunter2"}
+    monkeypatch.setenv("CONSOLE_SECRETS", str(prodkit.write_secrets(tmp_path / "secrets.toml", secrets)))
     monkeypatch.setenv("CONSOLE_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    at = page("pages/7_Audit.py").run()
+    at = page("pages/7_Audit.py", secrets=secrets).run()
     assert not at.exception
     shown = " ".join(str(j.value) for j in at.json) + " ".join(str(m.value) for m in at.markdown)
     assert "Databricks Jobs at http://127.0.0.1" in shown and "read_budget_seconds" in shown

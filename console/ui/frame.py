@@ -20,7 +20,7 @@ import streamlit as st
 
 from console.adapters.protocols import Adapters
 from console.app import build_adapters
-from console.auth import User, signed_in_user
+from console.auth import User, check_ui, signed_in_user
 from console.clock import ET, Clock, SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Settings, load_settings
@@ -124,21 +124,26 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
     clock = clock or st.session_state.get(CLOCK_KEY) or SystemClock()
     try:
         adapters = cached_adapters()
+        check_ui(adapters.settings, adapters.mode, _server_address(), _auth_secrets())
     except Exception as exc:
         st.title(title)
         show_error(exc)
         st.stop()
     now = clock.now()
-    who = _who(adapters)
+    identity = _identity()
+    who = _who(adapters, identity)
     st.info(views.mode_banner(adapters), icon=":material/science:" if adapters.is_demo else ":material/factory:")
     with st.sidebar:
         current = business_date(now, adapters.settings.day_rolls_at)
         day = _date_picker(current) if pick_date else current
         st.caption(f"Now {hhmm(now)} ET ({now.astimezone(ET).tzname()}) · business date {current.isoformat()}")
-        signed = bool(_identity().get("is_logged_in"))
-        st.markdown(f"Signed in as **{who.name}** ({who.role}" + (")" if signed else ", the embedded stack's user)"))
+        signed = bool(identity.get("is_logged_in"))
+        if signed and identity.get("name"):
+            st.markdown(f"**{_plain(str(identity['name']))}**")
+        st.markdown(f"Signed in as **{_plain(who.name)}** ({who.role}"
+                    + (")" if signed else ", the embedded stack's user)"))
         if signed:
-            st.button("Sign out", on_click=st.logout, key="sign_out", icon=":material/logout:")
+            st.button("Log out", on_click=st.logout, key="sign_out", icon=":material/logout:")
         if sidebar_heartbeat:
             with guarded():
                 heartbeat(adapters)
@@ -159,19 +164,52 @@ def _identity() -> dict[str, Any]:
         return {}
 
 
-def _who(adapters: Adapters) -> User:
-    """The signed-in user, or a sign-in prompt (production without [auth] explains what to configure)."""
-    who = signed_in_user(adapters.settings, adapters.mode, _identity())
+def _server_address() -> str:
+    """The address this Streamlit server listens on ("" = every interface, Streamlit's default)."""
+    return str(st.get_option("server.address") or "")
+
+
+def _auth_secrets() -> dict[str, Any] | None:
+    """The ``[auth]`` section of the secrets ``st.login`` reads (None when there are no secrets at all)."""
+    try:
+        section = st.secrets.get("auth")
+    except Exception:  # no secrets file: Streamlit raises on the first access
+        return None
+    return dict(section) if section else None
+
+
+def _headers() -> dict[str, str]:
+    try:
+        return dict(st.context.headers)
+    except Exception:  # no request in this runtime (bare mode, AppTest)
+        return {}
+
+
+def _plain(text: str) -> str:
+    """A name from the identity provider, shown as text (no Markdown from outside)."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>|~$" else c for c in text)
+
+
+def _who(adapters: Adapters, identity: dict[str, Any]) -> User:
+    """The signed-in user (or the embedded stack's local user); else the sign-in page, and nothing else."""
+    who = signed_in_user(adapters.settings, adapters.mode, identity, address=_server_address(), headers=_headers())
     if who is not None:
         return who
     st.title(APP_NAME)
-    if adapters.settings.secrets.get("auth"):
-        st.info("Sign in to use the console.", icon=":material/login:")
-        st.button("Sign in", on_click=st.login, type="primary", key="sign_in", icon=":material/login:")
-    else:
-        st.error("Sign-in is not configured: production needs an [auth] section in .streamlit/secrets.toml.",
-                 icon=":material/lock:")
-        st.info("See secrets.toml.example and the README's production set-up.", icon=":material/lightbulb:")
+    if identity.get("is_logged_in"):  # signed in, but the provider sent no e-mail to map to a role
+        st.error("Your identity provider did not send an e-mail address, and the console's roles are given "
+                 "by e-mail.", icon=":material/lock:")
+        st.info("Ask the provider's administrator to release the e-mail claim (scope \"openid email\") to the "
+                "console, then log in again.", icon=":material/lightbulb:")
+        st.button("Log out", on_click=st.logout, key="sign_out", icon=":material/logout:")
+    elif _auth_secrets():
+        st.info("Log in to use the console: your role comes from your e-mail.", icon=":material/login:")
+        st.button("Log in", on_click=st.login, type="primary", key="sign_in", icon=":material/login:")
+    else:  # the embedded stack seen through a proxy or by another host name: no local user, no sign-in
+        st.error("This console is the embedded demo stack and serves only a browser on this machine "
+                 "(http://127.0.0.1); it has no sign-in.", icon=":material/lock:")
+        st.info("Open it on the machine it runs on, or run it in production mode with [auth] configured.",
+                icon=":material/lightbulb:")
     st.stop()
     raise AssertionError("st.stop returned")
 
