@@ -277,9 +277,11 @@ class Workspace:
             raise invalid(f"Job {job_id} does not exist.")
         return job
 
-    @staticmethod
-    def _public(obj: dict[str, Any]) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+    @classmethod
+    def _public(cls, obj: dict[str, Any]) -> dict[str, Any]:
+        """The API's view: internal ``_`` fields (processes, logs, the task's spec) left out, tasks included."""
+        return {k: [cls._public(t) for t in v] if k == "tasks" and isinstance(v, list) and v and "_result" in v[0]
+                else copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
 
     def get_job(self, q: dict[str, str]) -> dict[str, Any]:
         with self.lock:
