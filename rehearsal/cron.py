@@ -19,8 +19,11 @@ from zoneinfo import ZoneInfo
 MONTHS = {name: number for number, name in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
 DAYS = {name: number for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), start=1)}
-FIELDS = (("seconds", 0, 59, {}), ("minutes", 0, 59, {}), ("hours", 0, 23, {}), ("day of month", 1, 31, {}),
-          ("month", 1, 12, MONTHS), ("day of week", 1, 7, DAYS), ("year", 1970, 2199, {}))
+Field = tuple[str, int, int, dict[str, int]]  # name, lowest, highest, names of values
+FIELDS: tuple[Field, ...] = (
+    ("seconds", 0, 59, {}), ("minutes", 0, 59, {}), ("hours", 0, 23, {}), ("day of month", 1, 31, {}),
+    ("month", 1, 12, MONTHS), ("day of week", 1, 7, DAYS), ("year", 1970, 2199, {}),
+)
 SEARCH_DAYS = 366 * 5  # a schedule that fires less often than this is treated as never firing
 
 
