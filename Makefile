@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint seed bench clean
+LOCK_VENV := $(or $(TMPDIR),/tmp)/outbound-ops-console-lock
 
+.PHONY: run test lint seed bench clean lock
+
+# requirements.txt is the lock: exact versions of the jobs, console and dev extras (see `make lock`).
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PY) not found)."; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +33,12 @@ seed: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Regenerate the lock from pyproject.toml's ranges (pins already in it are kept unless they no longer fit).
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PY) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --extra jobs --extra console --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-trusted-host --no-emit-find-links --output-file requirements.txt pyproject.toml
 
 clean:
 	rm -rf .data

@@ -13,20 +13,27 @@ from zoneinfo import ZoneInfo
 # The business calendar lives in jobs/ (the cluster tasks need it and must not import the console);
 # re-exported here so the console keeps importing every date helper from console.clock.
 from jobs.business_calendar import (
+    CLOCK_FILE_ENV,
     ET,
+    ClockFileError,
     at_et,
     business_date,
     business_days,
     is_business_day,
     last_business_days,
     next_business_day,
+    now_et,
     previous_business_day,
+    rehearsal_clock_file,
+    rehearsal_offset,
     us_holidays,
 )
 
 __all__ = [
+    "CLOCK_FILE_ENV",
     "ET",
     "Clock",
+    "ClockFileError",
     "FrozenClock",
     "SystemClock",
     "at_et",
@@ -38,6 +45,7 @@ __all__ = [
     "last_business_days",
     "next_business_day",
     "previous_business_day",
+    "rehearsal_clock",
     "us_holidays",
 ]
 
@@ -49,11 +57,23 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """Real time; in a rehearsal (``CONSOLE_CLOCK_FILE`` set) the workspace emulator's clock instead."""
+
     def __init__(self, tz: ZoneInfo = ET) -> None:
         self.tz = tz
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(self.tz)
+        return now_et().astimezone(self.tz)
+
+
+def rehearsal_clock() -> str | None:
+    """A one-line notice when this process runs on a rehearsal's clock (for a banner), else None (production)."""
+    path = rehearsal_clock_file()
+    if path is None:
+        return None
+    offset = rehearsal_offset()
+    return (f"Rehearsal clock: {fmt_et(now_et())} (real time {'+' if offset >= dt.timedelta(0) else '-'}"
+            f"{abs(offset)}), set by the workspace emulator through {CLOCK_FILE_ENV}={path}.")
 
 
 @dataclass

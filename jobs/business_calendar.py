@@ -1,15 +1,65 @@
 """The business calendar of the list jobs: America/New_York, weekdays minus US federal holidays.
 
-Pure functions of dates (no clock): the cluster tasks use them without the console, and
-``console.clock`` re-exports them for the console's own callers.
+Pure functions of dates: the cluster tasks use them without the console, and ``console.clock`` re-exports
+them for the console's own callers. One exception, ``now_et``: the current time, which follows a rehearsal's
+clock when ``CONSOLE_CLOCK_FILE`` is set (see ``rehearsal_offset``). Production never sets it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ET = ZoneInfo("America/New_York")
+
+# The rehearsal clock hook. The workspace emulator (rehearsal/clock.py) writes its clock to this file as an
+# offset from real time, {"offset_seconds": ...}; every process of a rehearsal (UI, worker, wheel tasks) that
+# has the variable set adds the offset to real time, so they all see the emulator's time. Unset (always, in
+# production): real time.
+CLOCK_FILE_ENV = "CONSOLE_CLOCK_FILE"
+_offset_cache: tuple[str, int, int, int, float] | None = None  # (path, inode, mtime_ns, size, offset seconds)
+
+
+class ClockFileError(RuntimeError):
+    """``CONSOLE_CLOCK_FILE`` is set but the file cannot be read; the message says what to do."""
+
+
+def rehearsal_clock_file() -> Path | None:
+    """The rehearsal clock file when this process follows one (``CONSOLE_CLOCK_FILE``), else None."""
+    value = os.environ.get(CLOCK_FILE_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def rehearsal_offset() -> dt.timedelta:
+    """How far the rehearsal clock is ahead of real time (zero without ``CONSOLE_CLOCK_FILE``).
+
+    The file is read again only when it is replaced (one ``stat`` per call), so ``now_et`` stays cheap.
+    """
+    global _offset_cache
+    path = rehearsal_clock_file()
+    if path is None:
+        return dt.timedelta(0)
+    try:
+        stat = path.stat()
+        cached = _offset_cache
+        if cached and cached[:4] == (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size):
+            return dt.timedelta(seconds=cached[4])
+        offset = float(json.loads(path.read_text(encoding="utf-8"))["offset_seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClockFileError(
+            f"{CLOCK_FILE_ENV}={path}: cannot read the rehearsal clock ({type(exc).__name__}: {exc}). Start the "
+            "rehearsal's workspace emulator (it writes this file), or unset the variable to use real time.") \
+            from None
+    _offset_cache = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size, offset)
+    return dt.timedelta(seconds=offset)
+
+
+def now_et() -> dt.datetime:
+    """The current time in Eastern time: real time, or the rehearsal's clock when ``CONSOLE_CLOCK_FILE`` is set."""
+    return dt.datetime.now(ET) + rehearsal_offset()
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:

@@ -28,7 +28,7 @@ from snowflake.snowpark import Window
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import LongType
 
-from jobs.business_calendar import ET, previous_business_day
+from jobs.business_calendar import ET, now_et, previous_business_day
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +58,8 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
 
 
 def now_utc() -> dt.datetime:
-    return utc_naive(dt.datetime.now(UTC))
+    """Now as naive UTC (real time; a rehearsal's clock when ``CONSOLE_CLOCK_FILE`` is set)."""
+    return utc_naive(now_et())
 
 
 def et_to_utc(day: dt.date, hhmm: str, seconds: float = 0) -> dt.datetime:

@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from jobs.business_calendar import ET, business_date
+from jobs.business_calendar import business_date, now_et
 from jobs.config import JobConfig, load_config
 from jobs.context import TaskContext
 from jobs.session import embedded_session, snowflake_session
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"run_task: --task must name a module in jobs/tasks (got {args.task!r})")
     module = importlib.import_module(f"jobs.tasks.{args.task}")
     config = load_config()
-    day = args.date or business_date(dt.datetime.now(ET))
+    day = args.date or business_date(now_et())
     ctx = TaskContext(session=open_session(config), business_date=day, tables=config.tables,
                       sftp_outbox=config.sftp_outbox, sftp_inbox=config.sftp_inbox,
                       task_key=getattr(module, "TASK_KEY", args.task), start_date=args.start_date)
