@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python -m console serve
 
 test: $(STAMP)
+	sh scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

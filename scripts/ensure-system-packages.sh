@@ -1,12 +1,14 @@
 #!/bin/sh
 # Install the Debian packages the tests need when they are missing (idempotent; a no-op when all are present).
-# Today: PostgreSQL (initdb/pg_ctl for tests/pgkit.py's throwaway cluster). Needs root or sudo and apt.
+# PostgreSQL (initdb/pg_ctl for tests/pgkit.py's throwaway cluster) and Chromium (the Playwright browser tests;
+# never `playwright install`). Needs root or sudo and apt. `make test` runs it first.
 set -eu
 
 missing=""
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
     missing="$missing postgresql"
 fi
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
@@ -19,4 +21,4 @@ fi
 echo "installing system packages:$missing"
 $SUDO apt-get update -qq
 # Only the binaries are used: pgkit starts its own throwaway clusters on free ports.
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
