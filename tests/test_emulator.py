@@ -357,9 +357,6 @@ def test_deploy_schedule_failure_and_repair_of_the_outbound_lists_job(workspace,
     assert all(t.state == TaskState.SUCCEEDED for t in after.tasks)
 
 
-@pytest.mark.xfail(strict=True, reason="defect on the list of issue 13 (i13-defects): the adapter maps "
-                                       "termination code SKIPPED to 'skipped' although result_state says "
-                                       "UPSTREAM_FAILED; remove this mark when that fix is merged")
 def test_the_console_shows_upstream_failed_tasks_of_an_emulated_run(workspace, tmp_path):
     from databricks.sdk.service.jobs import JobSettings
 

@@ -96,7 +96,10 @@ def api_states(obj: Any) -> tuple[str, str | None]:
         result = "SUCCESS" if kind == "SUCCESS" else "FAILED"
     if result is None:
         result = legacy_result  # may be None too: then the state is unknown
-    if result in ("FAILED", "CANCELED") and legacy_result in ("UPSTREAM_FAILED", "UPSTREAM_CANCELED", "TIMEDOUT"):
+    # SKIPPED covers both a task excluded by its run_if and one whose upstream failed: only the deprecated
+    # state's result (UPSTREAM_FAILED) tells them apart, and the second must warn, not count as done.
+    if result in ("FAILED", "CANCELED", "EXCLUDED") and legacy_result in ("UPSTREAM_FAILED", "UPSTREAM_CANCELED",
+                                                                           "TIMEDOUT"):
         result = legacy_result
     return life, result
 
