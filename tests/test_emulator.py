@@ -405,3 +405,31 @@ def test_the_console_shows_upstream_failed_tasks_of_an_emulated_run(workspace, t
                               config={"host": emulator.host, "token": emulator.token})
     states = {t.task_key: t.state for t in engine.get_run(run_id).tasks}
     assert all(states[k] == TaskState.UPSTREAM_FAILED for k in keys[1:]), states
+
+
+def test_the_installed_wheel_finds_its_settings_outside_the_checkout(wheel, tmp_path):
+    """On a cluster no console.toml sits beside the package: the wheel's packaged defaults are read."""
+    from rehearsal.wheel import install_wheel
+
+    target = install_wheel(wheel, tmp_path / "site")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")}
+    env["PYTHONPATH"] = str(target)
+    probe = ("import jobs.config as c; cfg = c.load_config(secrets={}); "
+             "print(cfg.source); print(cfg.tables.released_lists); print(c.__file__)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    source, released, module = done.stdout.split()
+    assert source == str(target / "jobs" / "defaults.toml") and module.startswith(str(target))
+    assert released == "ANALYTICS.CRON_STORE.RPT_OUTBOUND_LISTS_RELEASED"
+
+
+def test_the_packaged_defaults_say_what_console_toml_says():
+    import tomllib
+
+    packaged = tomllib.loads((ROOT / "jobs" / "defaults.toml").read_text())
+    console = tomllib.loads((ROOT / "console.toml").read_text())
+    for section, values in packaged.items():
+        for key, value in values.items():
+            assert console[section][key] == value, f"jobs/defaults.toml [{section}] {key} differs from console.toml"
+    assert set(packaged["tables"]) == set(console["tables"])
