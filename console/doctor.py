@@ -84,13 +84,13 @@ def run_checks(settings: Settings, adapters: Adapters) -> list[Check]:
     else:
         checks.append(Check("workflow engine", True, engine.label))
 
-    smtp = settings.secrets.get("smtp")
-    if isinstance(smtp, dict) and smtp.get("host"):
+    smtp = settings.alerts["smtp"]  # where mail is configured: [alerts.smtp] of console.toml
+    if smtp.get("host"):
         def reach() -> str:
             with socket.create_connection((str(smtp["host"]), int(smtp.get("port", 25))), timeout=5):
                 return f"{smtp['host']}:{smtp.get('port', 25)} accepts connections"
 
-        checks.append(_run("SMTP", reach, "Check [smtp] host and port in secrets.toml."))
+        checks.append(_run("SMTP", reach, "Check host and port of [alerts.smtp] in console.toml."))
     else:
         checks.append(Check("SMTP", True, "not configured", skipped=True))
     return checks

@@ -21,6 +21,8 @@ from jobs.tables import TableNames
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = ROOT / "console.toml"
+# Packaged with the wheel: what a task on the cluster reads when no console.toml sits beside the package.
+PACKAGED_SETTINGS = Path(__file__).resolve().parent / "defaults.toml"
 DEFAULT_SECRETS = ROOT / ".streamlit" / "secrets.toml"
 MODES = ("auto", "embedded", "production")
 WAREHOUSE_HOSTS = ("127.0.0.1", "localhost")
@@ -152,7 +154,10 @@ def snowflake_connection(secrets: dict[str, Any]) -> dict[str, Any] | None:
 def load_config(path: Path | str | None = None, secrets: dict[str, Any] | None = None) -> JobConfig:
     """Read and check the keys a task needs. ``CONSOLE_SETTINGS`` overrides the default file; ``secrets``
     (the parsed secrets file) defaults to ``load_secrets()``."""
-    path = Path(path or os.environ.get("CONSOLE_SETTINGS") or DEFAULT_SETTINGS).resolve()
+    chosen = path or os.environ.get("CONSOLE_SETTINGS")
+    if not chosen:
+        chosen = DEFAULT_SETTINGS if DEFAULT_SETTINGS.exists() else PACKAGED_SETTINGS
+    path = Path(chosen).resolve()
     if not path.exists():
         raise JobConfigError(f"{path}: settings file not found. Create it from the committed console.toml.")
     r = _Reader(path, _read_toml(path))

@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from jobs.business_calendar import business_date, now_et
+from jobs.business_calendar import business_date, is_business_day, now_et
 from jobs.config import JobConfig, load_config
 from jobs.context import TaskContext
 from jobs.session import embedded_session, snowflake_session
@@ -54,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.task.isidentifier():
         raise SystemExit(f"run_task: --task must name a module in jobs/tasks (got {args.task!r})")
     module = importlib.import_module(f"jobs.tasks.{args.task}")
+    if args.date is None:
+        today = now_et().date()
+        if not is_business_day(today):
+            # The schedule fires Mon–Fri; on a holiday the day before is uploaded already: touch nothing.
+            reason = "holiday" if today.weekday() < 5 else "weekend"
+            sys.stdout.write(json.dumps({"task": getattr(module, "TASK_KEY", args.task), "business_date": str(today),
+                                         "status": f"{reason}: skipped"}) + "\n")
+            return 0
     config = load_config()
     day = args.date or business_date(now_et())
     ctx = TaskContext(session=open_session(config), business_date=day, tables=config.tables,

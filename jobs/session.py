@@ -77,6 +77,27 @@ def embedded_session(host: str, port: int, query_tag: str, timeout: int) -> Sess
     return session
 
 
+LOGIN_TIMEOUT_SECONDS = 30  # the connector's default is 120 s: a page would hang two minutes on a bad account
+NETWORK_GRACE_SECONDS = 30  # a request may take the statement timeout plus this, then the connector gives up
+
+
+def snowflake_parameters(connection: dict[str, Any], query_tag: str, timeout: int) -> dict[str, Any]:
+    """The connection's parameters with all three timeouts bounded: login, network and statement.
+
+    Without ``login_timeout``/``network_timeout`` a suspended, queued or unreachable warehouse holds a page
+    for minutes; values set in ``[connections.snowflake]`` win.
+    """
+    params = dict(connection)
+    params.setdefault("login_timeout", LOGIN_TIMEOUT_SECONDS)
+    params.setdefault("network_timeout", timeout + NETWORK_GRACE_SECONDS)
+    params["session_parameters"] = {
+        **params.get("session_parameters", {}),
+        "QUERY_TAG": query_tag,
+        "STATEMENT_TIMEOUT_IN_SECONDS": timeout,
+    }
+    return params
+
+
 def snowflake_session(connection: dict[str, Any], query_tag: str, timeout: int) -> Session:
     """A Snowflake session with ``query_tag`` and a statement timeout of ``timeout`` seconds on every query.
 
@@ -85,15 +106,8 @@ def snowflake_session(connection: dict[str, Any], query_tag: str, timeout: int) 
     # on demand: Snowpark takes about a second to import, loaded only when a session is opened.
     from snowflake.snowpark import Session
 
-    params = dict(connection)
-    params.setdefault("session_parameters", {})
-    params["session_parameters"] = {
-        **params["session_parameters"],
-        "QUERY_TAG": query_tag,
-        "STATEMENT_TIMEOUT_IN_SECONDS": timeout,
-    }
     try:
-        return Session.builder.configs(params).create()
+        return Session.builder.configs(snowflake_parameters(connection, query_tag, timeout)).create()
     except Exception as exc:  # never echo the parameters: they hold secrets
         raise SessionUnavailable(f"Could not connect to Snowflake account {connection.get('account', '?')}: "
                                  f"{type(exc).__name__}.", "Check [connections.snowflake] in secrets.toml.") \

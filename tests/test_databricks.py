@@ -92,6 +92,13 @@ def test_every_api_state_maps_to_a_console_state_and_unknown_ones_to_unknown() -
     upstream = _obj({"life_cycle_state": "TERMINATED", "result_state": "UPSTREAM_FAILED"},
                     {"state": "TERMINATED", "termination_details": run_error})
     assert console_state(*api_states(upstream)) == TaskState.UPSTREAM_FAILED
+    # what Jobs API 2.2 sends for a task whose upstream failed: termination code SKIPPED, result UPSTREAM_FAILED
+    skipped = _obj({"life_cycle_state": "TERMINATED", "result_state": "UPSTREAM_FAILED"},
+                   {"state": "TERMINATED", "termination_details": {"code": "SKIPPED", "type": "SUCCESS"}})
+    assert console_state(*api_states(skipped)) == TaskState.UPSTREAM_FAILED
+    excluded = _obj({"life_cycle_state": "TERMINATED", "result_state": "EXCLUDED"},
+                    {"state": "TERMINATED", "termination_details": {"code": "SKIPPED", "type": "SUCCESS"}})
+    assert console_state(*api_states(excluded)) == TaskState.SKIPPED
     waiting = {"state": "WAITING"}
     assert console_state(*api_states(_obj(None, waiting))) == TaskState.RUNNING
     # values this SDK does not know arrive as None: unknown, never a crash

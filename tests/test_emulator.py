@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from console.model import TaskState
 from console.settings import ROOT, DatabricksSettings
 from console.store import StateStore
 from console.workflow import load_workflow
-from jobs.business_calendar import CLOCK_FILE_ENV, ClockFileError, now_et
+from jobs.business_calendar import CLOCK_FILE_ENV, ClockFileError, is_business_day, now_et
 from jobs.tasks.di_749 import file_name
 from rehearsal.clock import EmulatorClock
 from rehearsal.cron import CronError, QuartzCron
@@ -341,8 +342,29 @@ def test_deploy_schedule_failure_and_repair_of_the_outbound_lists_job(workspace,
     assert states["BI-2482_Outbound_List_Generation_for_GR"].state == TaskState.SUCCEEDED
     assert seen.trigger == "SCHEDULE" and seen.business_date == day
 
-    # 4. later that day the file has arrived; the console repairs DI-749 and its dependents
-    emulator.clock.set(at_et(day, "23:00"))  # before the next day's 06:00 firing
+    # 4. the next calendar morning is Thanksgiving: the 06:00 schedule fires, every task skips the holiday and
+    #    Wednesday's uploaded lists stay as they were
+    lists = demo.settings.tables.outbound_lists
+    def wednesday() -> list[Any]:
+        return [tuple(r) for r in demo.session.sql(
+            f"select TASK_KEY, count(*) as N, max(GENERATED_AT) as AT from {lists} where BUSINESS_DATE = '{day}' "
+            f"group by TASK_KEY order by TASK_KEY").collect()]
+    before = wednesday()
+    holiday = day + dt.timedelta(days=1)
+    assert not is_business_day(holiday)
+    emulator.clock.set(at_et(holiday, "07:00"))
+    deadline = time.monotonic() + 10
+    while len(list(w.jobs.list_runs(job_id=job.job_id))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    holiday_run = next(r for r in w.jobs.list_runs(job_id=job.job_id) if r.run_id != run_id)
+    emulator.workspace.wait_for_run(holiday_run.run_id, timeout=180)
+    holiday_run = w.jobs.get_run(holiday_run.run_id)
+    assert holiday_run.state.result_state.value == "SUCCESS"
+    first = w.jobs.get_run_output(holiday_run.tasks[0].run_id)
+    assert "holiday: skipped" in first.logs
+    assert wednesday() == before
+
+    # 5. the file has arrived; that morning the console repairs DI-749 and its dependents, for Wednesday
     result = engine.submit("repair", "engineer@example.com", f"repair:{run_id}:1", business_date=day, run_id=run_id,
                            task_keys=[DI_749])
     assert result.ok, result.message
@@ -355,11 +377,13 @@ def test_deploy_schedule_failure_and_repair_of_the_outbound_lists_job(workspace,
     after = engine.get_run(run_id)
     assert after.state == TaskState.SUCCEEDED
     assert all(t.state == TaskState.SUCCEEDED for t in after.tasks)
+    # the repair rebuilt Wednesday's lists on Thursday morning (the run's business date, not the day it ran)
+    rerun = next(t for t in repaired.tasks if t.task_key == DI_749 and t.run_id in repair.task_run_ids)
+    assert "holiday: skipped" not in (w.jobs.get_run_output(rerun.run_id).logs or "")
+    rebuilt = {key: at for key, _, at in wednesday()}
+    assert any(at.replace(tzinfo=dt.UTC) >= at_et(holiday, "07:00") for at in rebuilt.values()), rebuilt
 
 
-@pytest.mark.xfail(strict=True, reason="defect on the list of issue 13 (i13-defects): the adapter maps "
-                                       "termination code SKIPPED to 'skipped' although result_state says "
-                                       "UPSTREAM_FAILED; remove this mark when that fix is merged")
 def test_the_console_shows_upstream_failed_tasks_of_an_emulated_run(workspace, tmp_path):
     from databricks.sdk.service.jobs import JobSettings
 
@@ -381,3 +405,31 @@ def test_the_console_shows_upstream_failed_tasks_of_an_emulated_run(workspace, t
                               config={"host": emulator.host, "token": emulator.token})
     states = {t.task_key: t.state for t in engine.get_run(run_id).tasks}
     assert all(states[k] == TaskState.UPSTREAM_FAILED for k in keys[1:]), states
+
+
+def test_the_installed_wheel_finds_its_settings_outside_the_checkout(wheel, tmp_path):
+    """On a cluster no console.toml sits beside the package: the wheel's packaged defaults are read."""
+    from rehearsal.wheel import install_wheel
+
+    target = install_wheel(wheel, tmp_path / "site")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")}
+    env["PYTHONPATH"] = str(target)
+    probe = ("import jobs.config as c; cfg = c.load_config(secrets={}); "
+             "print(cfg.source); print(cfg.tables.released_lists); print(c.__file__)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    source, released, module = done.stdout.split()
+    assert source == str(target / "jobs" / "defaults.toml") and module.startswith(str(target))
+    assert released == "ANALYTICS.CRON_STORE.RPT_OUTBOUND_LISTS_RELEASED"
+
+
+def test_the_packaged_defaults_say_what_console_toml_says():
+    import tomllib
+
+    packaged = tomllib.loads((ROOT / "jobs" / "defaults.toml").read_text())
+    console = tomllib.loads((ROOT / "console.toml").read_text())
+    for section, values in packaged.items():
+        for key, value in values.items():
+            assert console[section][key] == value, f"jobs/defaults.toml [{section}] {key} differs from console.toml"
+    assert set(packaged["tables"]) == set(console["tables"])

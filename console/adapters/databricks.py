@@ -96,7 +96,10 @@ def api_states(obj: Any) -> tuple[str, str | None]:
         result = "SUCCESS" if kind == "SUCCESS" else "FAILED"
     if result is None:
         result = legacy_result  # may be None too: then the state is unknown
-    if result in ("FAILED", "CANCELED") and legacy_result in ("UPSTREAM_FAILED", "UPSTREAM_CANCELED", "TIMEDOUT"):
+    # SKIPPED covers both a task excluded by its run_if and one whose upstream failed: only the deprecated
+    # state's result (UPSTREAM_FAILED) tells them apart, and the second must warn, not count as done.
+    if result in ("FAILED", "CANCELED", "EXCLUDED") and legacy_result in ("UPSTREAM_FAILED", "UPSTREAM_CANCELED",
+                                                                           "TIMEDOUT"):
         result = legacy_result
     return life, result
 
@@ -503,11 +506,15 @@ class DatabricksEngine(ActionRequestLog):
                             purpose="action")
         repair_ids = [int(e.id or 0) for e in before.repair_history or [] if _value(e.type) == "REPAIR"]
         latest = repair_ids[-1] if repair_ids else None
+        day = self._business_date(before).isoformat()
         what = f"{len(keys)} chosen task(s)" if keys else "the failed tasks"
         try:
             response: Any = self._call(f"repairing run {run_id}", lambda w: w.jobs.repair_run(
                 run_id, rerun_tasks=keys or None, rerun_all_failed_tasks=None if keys else True,
-                rerun_dependent_tasks=True, latest_repair_id=latest).response, purpose="action")
+                rerun_dependent_tasks=True, latest_repair_id=latest,
+                # a scheduled run carries business_date "" (the tasks take the day they run): a repair the next
+                # morning must rebuild the run's own date, so it says which
+                job_parameters={BUSINESS_DATE_PARAM: day}).response, purpose="action")
             repair_id = int(response.repair_id)
         except EngineUnavailable:
             # A POST retried after a timeout fails (latest_repair_id moved) although the first one repaired:
