@@ -71,8 +71,8 @@ def rehearsal_clock() -> str | None:
     path = rehearsal_clock_file()
     if path is None:
         return None
-    offset = rehearsal_offset()
-    return (f"Rehearsal clock: {fmt_et(now_et())} (real time {'+' if offset >= dt.timedelta(0) else '-'}"
+    offset = dt.timedelta(seconds=round(rehearsal_offset().total_seconds()))
+    return (f"Rehearsal clock: {now_et():%a %d %b %Y %H:%M:%S} ET (real time {'+' if offset >= dt.timedelta(0) else '-'} "
             f"{abs(offset)}), set by the workspace emulator through {CLOCK_FILE_ENV}={path}.")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.errors import ConfigError
+from jobs import config as jobs_config
 from jobs.tables import TableNames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,15 +463,9 @@ def _rebase(root: Path, value: str, data_dir: Path) -> Path:
 
 
 def snowflake_connection(settings: Settings) -> dict[str, Any] | None:
-    """The production Snowflake connection from secrets ``[connections.snowflake]`` or ``SNOWFLAKE_*`` env."""
-    conn = settings.secrets.get("connections", {}).get("snowflake")
-    if isinstance(conn, dict) and conn.get("account"):
-        return dict(conn)
-    if os.environ.get("SNOWFLAKE_ACCOUNT"):
-        keys = ("account", "user", "password", "role", "warehouse", "database", "schema", "authenticator",
-                "private_key_file")
-        return {k: os.environ[f"SNOWFLAKE_{k.upper()}"] for k in keys if os.environ.get(f"SNOWFLAKE_{k.upper()}")}
-    return None
+    """The production Snowflake connection from secrets ``[connections.snowflake]`` or ``SNOWFLAKE_*`` env (the
+    wheel's tasks read it the same way: ``jobs.config.snowflake_connection``)."""
+    return jobs_config.snowflake_connection(settings.secrets)
 
 
 def resolve_mode(settings: Settings) -> str:

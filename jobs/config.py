@@ -26,8 +26,10 @@ PACKAGED_SETTINGS = Path(__file__).resolve().parent / "defaults.toml"
 DEFAULT_SECRETS = ROOT / ".streamlit" / "secrets.toml"
 MODES = ("auto", "embedded", "production")
 WAREHOUSE_HOSTS = ("127.0.0.1", "localhost")
+# SNOWFLAKE_<KEY> of the environment (what a cluster's secret scope gives a task). host, port and protocol reach
+# Snowflake through a private endpoint (or the rehearsal's warehouse); port is a number.
 SNOWFLAKE_KEYS = ("account", "user", "password", "role", "warehouse", "database", "schema", "authenticator",
-                  "private_key_file")
+                  "private_key_file", "host", "port", "protocol")
 # DATABASE.SCHEMA.TABLE, each part an unquoted Snowflake identifier (as console.settings checks [tables]).
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*$")
 
@@ -147,7 +149,12 @@ def snowflake_connection(secrets: dict[str, Any]) -> dict[str, Any] | None:
         return dict(conn)
     if os.environ.get("SNOWFLAKE_ACCOUNT"):
         env = {key: os.environ.get(f"SNOWFLAKE_{key.upper()}") for key in SNOWFLAKE_KEYS}
-        return {key: value for key, value in env.items() if value}
+        conn: dict[str, Any] = {key: value for key, value in env.items() if value}
+        if "port" in conn:
+            if not str(conn["port"]).isdigit():
+                raise JobConfigError(f"SNOWFLAKE_PORT: expected a port number; got {conn['port']!r}.")
+            conn["port"] = int(conn["port"])
+        return conn
     return None
 
 

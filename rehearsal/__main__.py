@@ -1,4 +1,7 @@
-"""``python -m rehearsal workspace``: serve the workspace emulator on 127.0.0.1 until interrupted.
+"""``python -m rehearsal up``: the whole production rehearsal (``rehearsal.stack``) until interrupted;
+``python -m rehearsal workspace``: only the workspace emulator on 127.0.0.1.
+
+    python -m rehearsal up [--work-dir DIR] [--seed-days 20]
 
     python -m rehearsal workspace [--port 8765] [--work-dir DIR] [--clock 2026-11-25T05:59:00-05:00]
                                   [--clock-file DIR/clock.json] [--secrets secrets.toml] [--env NAME=VALUE ...]
@@ -35,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     ws.add_argument("--secrets", type=Path, default=None)
     ws.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     ws.add_argument("--token", default="rehearsal-token")
+    up = sub.add_parser("up", help="start the production rehearsal: PostgreSQL, warehouse, OIDC, SMTP, Databricks "
+                                   "emulator, worker and two UIs, on 127.0.0.1")
+    up.add_argument("--work-dir", type=Path, default=None, help="where its files and logs go (default: a new temp dir)")
+    up.add_argument("--seed-days", type=int, default=20, help="business days of demo history in the warehouse")
     args = parser.parse_args(argv)
+    if args.command == "up":
+        return _up(args.work_dir or Path(tempfile.mkdtemp(prefix="rehearsal-")), args.seed_days)
     env = {}
     for item in args.env:
         name, sep, value = item.partition("=")
@@ -58,6 +67,29 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _up(work: Path, seed_days: int) -> int:
+    from rehearsal.stack import PEOPLE, ROLES, RehearsalError, rehearsal
+
+    print(f"starting the production rehearsal in {work} (logs there) ...", flush=True)
+    try:
+        with rehearsal(work, seed_days=seed_days, log=lambda m: print(f"  {m}", flush=True)) as r:
+            roles = {who["sub"]: ROLES.get(who["email"]) or ROLES.get("@" + who["email"].split("@")[1], "viewer")
+                     for who in PEOPLE.values()}
+            print(f"ready in {r.timings['total start']} s, clock {r.clock.now().astimezone().isoformat()}\n"
+                  f"  UIs: {', '.join(r.ui_urls)} (sign in as {', '.join(f'{k} ({v})' for k, v in roles.items())})\n"
+                  f"  Databricks workspace: {r.emulator.host} (token {r.emulator.token}), job {r.job_id}\n"
+                  f"  move the clock: curl -H 'Authorization: Bearer {r.emulator.token}' -d "
+                  f"'{{\"advance_seconds\": 600}}' {r.emulator.host}/rehearsal/clock\n"
+                  f"  PostgreSQL: {r.url()}\n  settings: {r.settings_file}\nCtrl-C stops everything.", flush=True)
+            while True:
+                time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    except RehearsalError as exc:
+        print(f"the rehearsal did not start: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

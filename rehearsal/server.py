@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,7 @@ class WorkspaceEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.probe_delay_seconds = 0.0  # fault injection: a slow host probe (a cold workspace or proxy)
         ws = self.workspace
         self.routes: dict[tuple[str, str], Callable[[dict[str, str], dict[str, Any]], Any]] = {
             ("GET", "/api/2.2/jobs/get"): lambda q, b: ws.get_job(q),
@@ -124,6 +126,7 @@ class WorkspaceEmulator:
         raw = handler.rfile.read(length) if length else b""
         self.requests.append((method, url.path))
         if url.path == "/.well-known/databricks-config":
+            time.sleep(self.probe_delay_seconds)
             return self._reply(handler, 200, {"workspace_id": "1234567890", "oidc_endpoint": f"{self.host}/oidc"})
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
             return self._reply(handler, 401, {"error_code": "UNAUTHENTICATED",

@@ -155,11 +155,16 @@ def run_if_verdict(condition: str, results: list[str | None]) -> str | None:
 
 
 def _error_of(stderr: str, code: int) -> tuple[str, str]:
-    """``(error, error_trace)`` of a failed Python process from its stderr."""
+    """``(error, error_trace)`` of a failed Python process from its stderr: the last traceback, up to its
+    exception line (log lines written after it, e.g. Snowpark closing its session, are not the error)."""
     start = stderr.rfind("Traceback (most recent call last):")
-    trace = stderr[start:].strip() if start >= 0 else ""
-    lines = [line for line in (trace or stderr).splitlines() if line.strip()]
-    return (lines[-1].strip() if lines else f"the process exited with status {code}"), trace
+    if start < 0:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        return (lines[-1].strip() if lines else f"the process exited with status {code}"), ""
+    block = stderr[start:].splitlines()
+    end = next((i for i, line in enumerate(block[1:], 1) if line.strip() and not line.startswith((" ", "\t"))),
+               len(block) - 1)
+    return block[end].strip(), "\n".join(block[:end + 1]).strip()
 
 
 class Workspace:
@@ -736,6 +741,10 @@ class Workspace:
                 except ApiError as exc:  # a setup problem: the task fails without a process
                     self._end_task(run, task, "FAILED", exc.message, "", "")
                     return
+                except Exception as exc:  # the emulator's own bug: fail the task, never leave it RUNNING
+                    logger.exception("rehearsal workspace: preparing task %s failed", task["task_key"])
+                    self._end_task(run, task, "FAILED", f"emulator error: {type(exc).__name__}: {exc}", "", "")
+                    return
                 out = self.work_dir / "task-runs" / str(task["run_id"])
                 out.mkdir(parents=True, exist_ok=True)
             started = time.monotonic()
@@ -836,7 +845,7 @@ class Workspace:
     def _secret(self, match: re.Match[str]) -> str:
         scope, key = match.group(1), match.group(2)
         try:
-            return self.secrets[scope][key]
+            return str(self.secrets[scope][key])  # Databricks secrets are strings
         except KeyError:
             raise ApiError(400, "INVALID_RUN_CONFIGURATION",
                            f"secret {key!r} does not exist in scope {scope!r}.") from None

@@ -433,3 +433,26 @@ def test_the_packaged_defaults_say_what_console_toml_says():
         for key, value in values.items():
             assert console[section][key] == value, f"jobs/defaults.toml [{section}] {key} differs from console.toml"
     assert set(packaged["tables"]) == set(console["tables"])
+
+
+def test_the_first_read_of_a_fresh_process_waits_for_its_client(synthetic, tmp_path):
+    """A fresh UI or worker process builds its SDK client on its first read (import, credentials, the host
+    probe); on a busy machine that took longer than half the 2 s read budget, and the first page after a start
+    said "Databricks did not answer within 1 s (connecting)" (seen in the rehearsal). The first read now waits
+    for the client up to FIRST_CONNECT_SECONDS; later reads keep the short budget."""
+    from databricks.sdk.service.jobs import JobSettings
+
+    emulator, w, script = synthetic
+    settings = JobSettings.from_dict({"name": "fresh-read", "tasks": [_task("only", script, "ok")]})
+    job = w.jobs.create(name=settings.name, tasks=settings.tasks)
+    spec = load_workflow(ROOT / "jobs" / "outbound_lists.job.yml")
+    engine = DatabricksEngine(StateStore(f"sqlite:///{tmp_path / 'state.db'}"), spec,
+                              DatabricksSettings(job_id=job.job_id, read_budget_seconds=2),
+                              config={"host": emulator.host, "token": emulator.token})
+    emulator.probe_delay_seconds = 1.5  # the client takes 1.5 s to build: more than half the budget
+    try:
+        started = time.monotonic()
+        assert engine.list_runs(dt.date(2026, 11, 1), dt.date(2026, 11, 30)) == []
+        assert 1.5 <= time.monotonic() - started < 5
+    finally:
+        emulator.probe_delay_seconds = 0.0

@@ -170,6 +170,20 @@ def test_a_list_cut_by_40_percent_is_too_low(history: History) -> None:
     assert flag["records"] < flag["low"]
 
 
+def test_a_list_not_generated_yet_is_pending_before_the_target_and_missing_after(history: History) -> None:
+    """A task that failed at 06:10 alerts on its own; its missing list is no "volume anomaly" before 08:00
+    (the rehearsal's failed DI-749 sent a second e-mail: "FUNNEL_CALL (CALL): 0 records is too low")."""
+    tables, day = history.settings.tables, history.day
+    with fault(history.session) as session:
+        session.table(tables.outbound_lists).delete((F.col("BUSINESS_DATE") == F.lit(day))
+                                                    & (F.col("LIST_NAME") == CALL_LIST))
+        early = check(history, "record_counts", now=at_et(day, "06:40"))
+        late = check(history, "record_counts", now=at_et(day, "08:05"))
+    assert early.status == PASS and early.numbers["not_generated_yet"] == [CALL_LIST]
+    assert f"Not generated yet (due by 08:00 ET): {CALL_LIST}." in early.evidence
+    assert late.status == FAIL and f"{CALL_LIST} (CALL): 0 records is too low" in late.evidence
+
+
 def test_the_checklist_judges_a_count_with_the_volume_band_and_words(history: History) -> None:
     """One judgment of a count: the checklist's item and the record-count check agree, word for word."""
     tables, day, now = history.settings.tables, history.day, history.after()

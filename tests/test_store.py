@@ -77,7 +77,7 @@ class Postgres:
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    with running_cluster() as cluster:
+    with running_cluster(pgkit.require_bindir()) as cluster:
         yield Postgres(cluster)
 
 

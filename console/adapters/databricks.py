@@ -163,6 +163,10 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+# How long a process's first read waits for its client to be built (import, credentials, host probe).
+FIRST_CONNECT_SECONDS = 5.0
+
+
 class DatabricksEngine(ActionRequestLog):
     """Reads runs of the job and carries out actions through the Jobs API."""
 
@@ -181,6 +185,7 @@ class DatabricksEngine(ActionRequestLog):
         self._clients: dict[str, WorkspaceClient] = {}
         self._building: dict[str, cf.Future[WorkspaceClient]] = {}
         self._builder = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="databricks-connect")
+        self._waited_first = False  # whether a read has waited FIRST_CONNECT_SECONDS for the client
         self._clock = BudgetClock()
         self._lock = threading.Lock()
         self._job_id: int | None = settings.job_id or None
@@ -215,6 +220,12 @@ class DatabricksEngine(ActionRequestLog):
             if building is None or (building.done() and building.exception() is not None):
                 building = self._builder.submit(self._build, purpose)
                 self._building[purpose] = building
+        if purpose == "read" and not self._waited_first:
+            self._waited_first = True
+            # A fresh process's first client: the SDK's import and host probe take a few seconds on a busy
+            # machine. The first read waits for it up to FIRST_CONNECT_SECONDS rather than failing at half its
+            # budget; later reads, and reads after a failure, keep the short budget.
+            wait = max(wait, FIRST_CONNECT_SECONDS)
         try:
             client = building.result(timeout=wait)
         except cf.TimeoutError:

@@ -21,7 +21,7 @@ import streamlit as st
 from console.adapters.protocols import Adapters
 from console.app import build_adapters
 from console.auth import User, check_ui, signed_in_user
-from console.clock import ET, Clock, SystemClock, business_date
+from console.clock import ET, Clock, SystemClock, business_date, rehearsal_clock
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Settings, load_settings
 from console.status import DayStatus, check_date
@@ -133,6 +133,9 @@ def frame(title: str, icon: str, pick_date: bool = True, sidebar_heartbeat: bool
     identity = _identity()
     who = _who(adapters, identity)
     st.info(views.mode_banner(adapters), icon=":material/science:" if adapters.is_demo else ":material/factory:")
+    rehearsing = rehearsal_clock()  # a rehearsal's clock is not today: say so on every page
+    if rehearsing:
+        st.warning(rehearsing, icon=":material/schedule:")
     with st.sidebar:
         current = business_date(now, adapters.settings.day_rolls_at)
         day = _date_picker(current) if pick_date else current
