@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 LOCK_VENV := $(or $(TMPDIR),/tmp)/outbound-ops-console-lock
 
-.PHONY: run test lint seed bench clean lock
+.PHONY: run test lint seed bench clean lock rehearse
 
 # requirements.txt is the lock: exact versions of the jobs, console and dev extras (see `make lock`).
 $(STAMP): requirements.txt pyproject.toml
@@ -23,6 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	sh scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest -q
+
+# The production path on 127.0.0.1 (PostgreSQL, OIDC, SMTP, the Databricks workspace emulator, worker, 2 UIs).
+rehearse: $(STAMP)
+	sh scripts/ensure-system-packages.sh
+	$(BIN)/python -m rehearsal up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -357,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--url", help="the owner's SQLAlchemy URL (default: $CONSOLE_STATE_OWNER_URL, else [state] url)")
     mig.add_argument("--grant", metavar="ROLE", help="PostgreSQL: grant the console's role its privileges "
                                                      "(INSERT/SELECT only on audit_log)")
+    sub.add_parser("rehearse", help="the production rehearsal on 127.0.0.1 (from a checkout; see the README)")
     rec = sub.add_parser("reconcile", help="reconcile a date (generated → uploaded → exported) and run the checks; "
                                            "exit 1 on a mismatch or a failed check")
     rec.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
@@ -364,9 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_rehearse(_: argparse.Namespace) -> int:
+    """The production rehearsal (``python -m rehearsal up``): it ships with the checkout, not with the wheel."""
+    if not (ROOT / "rehearsal" / "stack.py").exists():
+        raise InvalidRequest("The rehearsal is not part of this installation.",
+                             "Run it from a checkout of the console: `make rehearse`.")
+    return subprocess.call([sys.executable, "-m", "rehearsal", "up"], cwd=ROOT)
+
+
 COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
             "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check, "doctor": cmd_doctor,
-            "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile, "migrate": cmd_migrate}
+            "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile, "migrate": cmd_migrate,
+            "rehearse": cmd_rehearse}
 
 
 def main(argv: list[str] | None = None) -> int:

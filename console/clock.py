@@ -72,8 +72,9 @@ def rehearsal_clock() -> str | None:
     if path is None:
         return None
     offset = dt.timedelta(seconds=round(rehearsal_offset().total_seconds()))
-    return (f"Rehearsal clock: {now_et():%a %d %b %Y %H:%M:%S} ET (real time {'+' if offset >= dt.timedelta(0) else '-'} "
-            f"{abs(offset)}), set by the workspace emulator through {CLOCK_FILE_ENV}={path}.")
+    sign = "+" if offset >= dt.timedelta(0) else "-"
+    return (f"Rehearsal clock: {now_et():%a %d %b %Y %H:%M:%S} ET (real time {sign} {abs(offset)}), "
+            f"set by the workspace emulator through {CLOCK_FILE_ENV}={path}.")
 
 
 @dataclass

@@ -149,12 +149,12 @@ def snowflake_connection(secrets: dict[str, Any]) -> dict[str, Any] | None:
         return dict(conn)
     if os.environ.get("SNOWFLAKE_ACCOUNT"):
         env = {key: os.environ.get(f"SNOWFLAKE_{key.upper()}") for key in SNOWFLAKE_KEYS}
-        conn: dict[str, Any] = {key: value for key, value in env.items() if value}
-        if "port" in conn:
-            if not str(conn["port"]).isdigit():
-                raise JobConfigError(f"SNOWFLAKE_PORT: expected a port number; got {conn['port']!r}.")
-            conn["port"] = int(conn["port"])
-        return conn
+        found: dict[str, Any] = {key: value for key, value in env.items() if value}
+        if "port" in found:
+            if not str(found["port"]).isdigit():
+                raise JobConfigError(f"SNOWFLAKE_PORT: expected a port number; got {found['port']!r}.")
+            found["port"] = int(found["port"])
+        return found
     return None
 
 

@@ -21,10 +21,13 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rehearsal.clock import EmulatorClock
 from rehearsal.server import WorkspaceEmulator
 from rehearsal.wheel import ROOT, build_wheel
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +80,8 @@ def _up(work: Path, seed_days: int) -> int:
         with rehearsal(work, seed_days=seed_days, log=lambda m: print(f"  {m}", flush=True)) as r:
             roles = {who["sub"]: ROLES.get(who["email"]) or ROLES.get("@" + who["email"].split("@")[1], "viewer")
                      for who in PEOPLE.values()}
-            print(f"ready in {r.timings['total start']} s, clock {r.clock.now().astimezone().isoformat()}\n"
+            print(f"ready in {r.timings['total start']} s, clock "
+                  f"{r.clock.now().astimezone(NEW_YORK):%a %d %b %Y %H:%M} ET\n"
                   f"  UIs: {', '.join(r.ui_urls)} (sign in as {', '.join(f'{k} ({v})' for k, v in roles.items())})\n"
                   f"  Databricks workspace: {r.emulator.host} (token {r.emulator.token}), job {r.job_id}\n"
                   f"  move the clock: curl -H 'Authorization: Bearer {r.emulator.token}' -d "

@@ -56,7 +56,7 @@ WEDNESDAY = dt.date(2026, 11, 25)  # the day before Thanksgiving: the next calen
 START = dt.datetime(2026, 11, 25, 5, 50, tzinfo=ET)
 WHEEL_FOLDER = "/Workspace/Shared/outbound-ops-console/"
 # Who signs in at the provider (its "sub" on the form), and the role console.toml gives them.
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     "eve": {"sub": "eve", "email": "eve.engineer@corp.example", "email_verified": True, "name": "Eve Engineer"},
     "olga": {"sub": "olga", "email": "olga.operator@corp.example", "email_verified": True, "name": "Olga Operator"},
     "vic": {"sub": "vic", "email": "vic@partner.example", "email_verified": True, "name": "Vic Viewer"},
@@ -185,8 +185,8 @@ def set_keys(text: str, values: dict[tuple[str, str], Any]) -> str:
         line = re.compile(rf"(?m)^{re.escape(key)} = .*$")
         if not line.search(body):
             raise RehearsalError(f"console.toml has no {key} in [{section}]")
-        replacement = f"{key} = {json.dumps(value)}"
-        body = line.sub(lambda _, new=replacement: new, body, count=1)
+        replacement = f"{key} = {json.dumps(value)}".replace("\\", "\\\\")  # re.sub template: escape backslashes
+        body = line.sub(replacement, body, count=1)
         text = text[:header.end()] + body + text[stop:]
     return text
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from console.auth import behind_proxy, check_ui, is_loopback, signed_in_user
 from console.errors import ConfigError
 from console.settings import DEFAULT_SETTINGS, load_settings
 from console.ui import views
+from rehearsal.stack import stop_group
 from tests.conftest import free_port
 from tests.prodkit import AUTH, ENGINEER, VIEWER, snowflake_section, write_secrets, write_settings
 
@@ -226,13 +226,7 @@ def console_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
     try:
         out, err = process.communicate(timeout=60)
     finally:  # a process it started (a regression) goes too: `serve` stops its children on SIGTERM
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_group(process, grace=30)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 

@@ -90,6 +90,21 @@ def test_run_if_conditions(condition, results, verdict):
     assert run_if_verdict(condition, results) == verdict
 
 
+@pytest.mark.parametrize(("stderr", "error"), [
+    ("Traceback (most recent call last):\n  File \"x\", line 1\n    run()\njobs.common.SourceDataMissing: late\n"
+     "2026-11-25 06:10:00 INFO snowflake.snowpark.session: Closed session: None\n",
+     "jobs.common.SourceDataMissing: late"),
+    ("killed by the OOM killer\n", "killed by the OOM killer"),
+    ("", "the process exited with status 137"),
+])
+def test_a_failed_tasks_error_is_its_exception_not_the_log_line_after_it(stderr, error):
+    from rehearsal.workspace import _error_of
+
+    found, trace = _error_of(stderr, 137)
+    assert found == error
+    assert trace.endswith(error) if "Traceback" in stderr else trace == ""
+
+
 def test_console_processes_follow_the_rehearsal_clock_file(tmp_path, monkeypatch):
     monkeypatch.delenv(CLOCK_FILE_ENV, raising=False)
     assert rehearsal_clock() is None  # production: real time, no banner

@@ -16,7 +16,7 @@ SNOWFLAKE = {"connections": {"snowflake": {"account": "xy123", "user": "svc", "p
 @pytest.fixture(autouse=True)
 def _no_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("CONSOLE_SETTINGS", "CONSOLE_DATA_DIR", "CONSOLE_WAREHOUSE_PORT", "SNOWFLAKE_ACCOUNT",
-                 "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD"):
+                 "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CONSOLE_SECRETS", str(tmp_path / "no-secrets.toml"))
 
@@ -42,6 +42,20 @@ def test_the_job_config_agrees_with_the_console_settings(monkeypatch: pytest.Mon
     assert config.resolved_mode == resolve_mode(settings)
     assert config.snowflake == snowflake_connection(settings)
     assert "hunter2" not in repr(config)
+
+
+def test_a_secret_scope_can_name_the_snowflake_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task on the cluster reaches Snowflake through SNOWFLAKE_* from the secret scope; a private endpoint (or
+    the rehearsal's warehouse) needs host, port and protocol, which were dropped, so the task dialled
+    <account>.snowflakecomputing.com instead."""
+    for name, value in {"SNOWFLAKE_ACCOUNT": "ab456", "SNOWFLAKE_USER": "svc", "SNOWFLAKE_HOST": "127.0.0.1",
+                        "SNOWFLAKE_PORT": "47321", "SNOWFLAKE_PROTOCOL": "http"}.items():
+        monkeypatch.setenv(name, value)
+    assert load_config(secrets={}).snowflake == {"account": "ab456", "user": "svc", "host": "127.0.0.1",
+                                                 "port": 47321, "protocol": "http"}
+    monkeypatch.setenv("SNOWFLAKE_PORT", "4x")
+    with pytest.raises(JobConfigError, match="SNOWFLAKE_PORT: expected a port number; got '4x'"):
+        load_config(secrets={})
 
 
 def test_the_settings_file_and_the_secrets_file_come_from_the_environment(monkeypatch: pytest.MonkeyPatch,

@@ -19,11 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +34,7 @@ from console.auth import signed_in_user
 from console.errors import NotAuthorised
 from console.settings import load_settings
 from console.store import action_requests, audit_log
+from rehearsal.stack import stop_group, wait_http
 from tests.conftest import free_port
 from tests.prodkit import ENGINEER, VIEWER, auth_section, snowflake_section, write_secrets, write_settings
 from tests.test_browser import ARTIFACTS, CHROMIUM, launch, settle, wait_healthy
@@ -49,44 +48,6 @@ pytestmark = [
 
 PEOPLE = {ENGINEER: {"sub": "eve", "email": ENGINEER, "email_verified": True, "name": "Eve Engineer"},
           VIEWER: {"sub": "vic", "email": VIEWER, "email_verified": True, "name": "Vic Viewer"}}
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not answer {url} within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group (``console ui`` and its Streamlit), then SIGKILL to whatever lingers.
-
-    Streamlit can outlive ``console ui``: Snowpark closes its sessions at exit with a query that retries while
-    the warehouse is gone, so the group is waited for, not only the process started here.
-    """
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        process.poll()
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -120,7 +81,7 @@ def production(tmp_path: Path) -> Iterator[SimpleNamespace]:
             yield SimpleNamespace(url=url, stack=stack, settings=settings, log=tmp_path / "ui.log")
         finally:
             for process in reversed(processes):
-                stop(process)
+                stop_group(process)
             for log in logs:
                 log.close()
 
