@@ -18,6 +18,11 @@ from console.store import StateStore
 from console.workflow import load_workflow
 
 
+def engine_kind(settings: Settings, mode: str) -> str:
+    """``local`` or ``databricks``: ``[workflow] engine``, where ``auto`` follows the mode."""
+    return settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
+
+
 def check_mode(settings: Settings) -> str:
     """The resolved mode, or ``ConfigError`` for a combination that must not run.
 
@@ -30,8 +35,7 @@ def check_mode(settings: Settings) -> str:
                           "[connections.snowflake] with an account, and SNOWFLAKE_ACCOUNT is not set.",
                           "Add [connections.snowflake] to .streamlit/secrets.toml as in secrets.toml.example (or "
                           'set SNOWFLAKE_* in the environment); for the demo on 127.0.0.1 use mode = "embedded".')
-    engine = settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
-    if mode == "embedded" and engine == "databricks":
+    if mode == "embedded" and engine_kind(settings, mode) == "databricks":
         raise ConfigError('The embedded stack cannot drive Databricks: engine = "databricks" (console.toml '
                           "[workflow] engine or CONSOLE_ENGINE) with the embedded warehouse would rerun the real "
                           "job from demo data, with every visitor the local admin.",
@@ -52,9 +56,8 @@ def build_adapters(settings: Settings) -> Adapters:
         conn = snowflake_connection(settings) or {}
         warehouse = Warehouse(lambda: snowflake.open_session(settings, conn),
                               f"Snowflake account {conn.get('account', '?')}")
-    kind = settings.engine if settings.engine != "auto" else ("local" if mode == "embedded" else "databricks")
     engine: Engine
-    if kind == "databricks":
+    if engine_kind(settings, mode) == "databricks":
         engine = databricks.DatabricksEngine(store, spec, settings.databricks, connect_early=True)
     else:
         engine = LocalEngine(store, spec, warehouse, context_factory=partial(task_context, settings, spec),

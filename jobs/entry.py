@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.task.isidentifier():
         raise SystemExit(f"run_task: --task must name a module in jobs/tasks (got {args.task!r})")
     module = importlib.import_module(f"jobs.tasks.{args.task}")
+    now = now_et()  # once: the holiday check and the business date agree even across midnight
     if args.date is None:
-        today = now_et().date()
+        today = now.date()
         if not is_business_day(today):
             # The schedule fires Mon–Fri; on a holiday the day before is uploaded already: touch nothing.
             reason = "holiday" if today.weekday() < 5 else "weekend"
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "status": f"{reason}: skipped"}) + "\n")
             return 0
     config = load_config()
-    day = args.date or business_date(now_et())
+    day = args.date or business_date(now)
     ctx = TaskContext(session=open_session(config), business_date=day, tables=config.tables,
                       sftp_outbox=config.sftp_outbox, sftp_inbox=config.sftp_inbox,
                       task_key=getattr(module, "TASK_KEY", args.task), start_date=args.start_date)

@@ -49,16 +49,3 @@ def test_an_explicit_business_date_still_runs_on_a_holiday(monkeypatch: pytest.M
     with pytest.raises(RuntimeError, match="stop here"):
         jobs.entry.main(["--task", "bi_737", "--date", "2026-11-25"])
     assert opened
-
-
-def test_production_snowflake_sessions_bound_login_network_and_statement_time() -> None:
-    from jobs.session import snowflake_parameters
-
-    params = snowflake_parameters({"account": "acme", "user": "u"}, "outbound-ops-console", 600)
-    assert params["login_timeout"] == 30
-    assert params["network_timeout"] == 630
-    assert params["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"] == 600
-    assert params["session_parameters"]["QUERY_TAG"] == "outbound-ops-console"
-    # what the connection sets itself wins
-    mine = snowflake_parameters({"account": "acme", "login_timeout": 5, "network_timeout": 9}, "t", 60)
-    assert (mine["login_timeout"], mine["network_timeout"]) == (5, 9)

@@ -103,3 +103,16 @@ def test_a_missing_or_unreadable_file_and_a_bad_port_override(monkeypatch: pytes
     monkeypatch.setenv("CONSOLE_WAREHOUSE_PORT", "forty")
     with pytest.raises(JobConfigError, match="CONSOLE_WAREHOUSE_PORT: expected a port number; got 'forty'"):
         load_config(DEFAULT_SETTINGS, secrets={})
+
+
+def test_production_snowflake_sessions_bound_login_network_and_statement_time() -> None:
+    from jobs.session import snowflake_parameters
+
+    params = snowflake_parameters({"account": "acme", "user": "u"}, "outbound-ops-console", 600)
+    assert params["login_timeout"] == 30
+    assert params["network_timeout"] == 630
+    assert params["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"] == 600
+    assert params["session_parameters"]["QUERY_TAG"] == "outbound-ops-console"
+    # what the connection sets itself wins
+    mine = snowflake_parameters({"account": "acme", "login_timeout": 5, "network_timeout": 9}, "t", 60)
+    assert (mine["login_timeout"], mine["network_timeout"]) == (5, 9)
