@@ -49,6 +49,7 @@ T = TypeVar("T")
 BUSINESS_DATE_PARAM = "business_date"
 RECENT_DAYS = 7  # a run of date D may start up to this many days later (a rerun of a past date)
 MAX_RUNS_PER_DAY = 4  # how many runs per business day a window read may page through, at most
+WINDOW_DAYS = 21  # a longer read is split into windows this long, read side by side (~15 runs each)
 CONNECT_WAIT = 15.0  # seconds doctor waits for the client (host probe, OAuth token) before reading
 
 # TerminationCodeCode (Run.status.termination_details.code) → the RunResultState the console maps.
@@ -336,10 +337,31 @@ class DatabricksEngine(ActionRequestLog):
         last = dt.datetime(end.year, end.month, end.day, tzinfo=ET) + dt.timedelta(days=RECENT_DAYS + 1)
         cap = ((end - start).days + RECENT_DAYS + 1) * MAX_RUNS_PER_DAY
 
+        def window(w: WorkspaceClient, since: dt.datetime, until: dt.datetime, deadline: float | None) -> list[Any]:
+            with self._clock.within(max(0.1, deadline - time.monotonic())) if deadline else _nothing():
+                return list(itertools.islice(w.jobs.list_runs(
+                    job_id=job_id, start_time_from=_ms(since), start_time_to=_ms(until), expand_tasks=expand,
+                    limit=25), cap))
+
         def fetch(w: WorkspaceClient) -> list[Any]:
-            return list(itertools.islice(w.jobs.list_runs(
-                job_id=job_id, start_time_from=_ms(first), start_time_to=_ms(last), expand_tasks=expand, limit=25),
-                cap))
+            # runs/list pages 25 runs at a time, one page after the other: 30 business days took three pages in
+            # a row (2.8 s on a slow workspace, past the 2 s budget). Windows of WINDOW_DAYS, read side by side,
+            # each usually one page: the same requests, the latency of one.
+            windows = []
+            since = first
+            while since < last:
+                windows.append((since, min(last, since + dt.timedelta(days=WINDOW_DAYS))))
+                since += dt.timedelta(days=WINDOW_DAYS)
+            deadline = getattr(self._clock._local, "deadline", None)
+            if len(windows) == 1:
+                return window(w, first, last, None)
+            with cf.ThreadPoolExecutor(max_workers=len(windows), thread_name_prefix="databricks-list") as pool:
+                parts = list(pool.map(lambda span: window(w, span[0], span[1], deadline), windows))
+            seen: dict[int, Any] = {}
+            for part in parts:  # a run starting on a window's edge comes back twice
+                for run in part:
+                    seen.setdefault(int(run.run_id), run)
+            return sorted(seen.values(), key=lambda r: (-(r.start_time or 0), -int(r.run_id)))[:cap]
 
         found = self._call("listing runs", fetch)
         return [r for r in found if start <= self._business_date(r) <= end]
