@@ -49,7 +49,7 @@ T = TypeVar("T")
 BUSINESS_DATE_PARAM = "business_date"
 RECENT_DAYS = 7  # a run of date D may start up to this many days later (a rerun of a past date)
 MAX_RUNS_PER_DAY = 4  # how many runs per business day a window read may page through, at most
-WINDOW_DAYS = 21  # a longer read is split into windows this long, read side by side (~15 runs each)
+WINDOW_DAYS = 28  # a longer read is split into windows this long, read side by side (~20 runs, one page each)
 CONNECT_WAIT = 15.0  # seconds doctor waits for the client (host probe, OAuth token) before reading
 
 # TerminationCodeCode (Run.status.termination_details.code) → the RunResultState the console maps.
@@ -344,7 +344,7 @@ class DatabricksEngine(ActionRequestLog):
                     limit=25), cap))
 
         def fetch(w: WorkspaceClient) -> list[Any]:
-            # runs/list pages 25 runs at a time, one page after the other: 30 business days took three pages in
+            # runs/list pages 25 runs at a time, one page after the other: 30 business days took two or three pages in
             # a row (2.8 s on a slow workspace, past the 2 s budget). Windows of WINDOW_DAYS, read side by side,
             # each usually one page: the same requests, the latency of one.
             windows = []
