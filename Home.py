@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from console.ui import cached, gate, views
-from console.ui.fmt import hhmm, long_date, milestone_md
+from console.ui.fmt import hhmm, hhmm_of, long_date, milestone_md
 from console.ui.frame import Page, engine_note, frame, guarded, heartbeat, overall_callout
 from console.ui.queries import demo_anomaly_dates
 from jobs.demo.anomalies import ANOMALIES
@@ -45,7 +45,7 @@ def glance(page: Page) -> None:
             with column.container(border=True):
                 st.markdown(f"**{hhmm(m.planned)}** · {m.name}")
                 st.markdown(milestone_md(m.status))
-                st.caption(f"Actual {hhmm(m.actual)} · {m.detail}")
+                st.caption(f"Actual {hhmm_of(m.actual, page.day)} · {m.detail}")
 
         st.subheader("Workflow")
         st.progress(done / total if total else 0.0, text=views.workflow_sentence(status))

@@ -41,6 +41,7 @@ __all__ = [
     "business_days",
     "fmt_et",
     "hhmm",
+    "hhmm_of",
     "is_business_day",
     "last_business_days",
     "next_business_day",
@@ -93,6 +94,14 @@ class FrozenClock:
 def hhmm(moment: dt.datetime | None) -> str:
     """``07:41`` in Eastern time, or an em dash: how every page, message and report shows a time of day."""
     return moment.astimezone(ET).strftime("%H:%M") if moment else "—"
+
+
+def hhmm_of(moment: dt.datetime | None, day: dt.date) -> str:
+    """``hhmm`` for a moment of business date ``day``, with its own date when it fell on another day (a run
+    repaired the next morning finished at "07:00 Thu 26 Nov", not at a "07:00" that reads as before 08:00)."""
+    if moment is None or moment.astimezone(ET).date() == day:
+        return hhmm(moment)
+    return f"{hhmm(moment)} {moment.astimezone(ET):%a %d %b}"
 
 
 def fmt_et(moment: dt.datetime | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 import pandas as pd
 
 from console import eta as eta_module
-from console.clock import ET, hhmm
+from console.clock import ET, hhmm, hhmm_of
 from console.eta import Eta
 from console.facts import DayReads, Event, VolumeHistory, WorkerStatus
 from console.model import Reconciliation, Run, TaskState
@@ -192,7 +192,7 @@ def overall(spec: WorkflowSpec, run: Run | None, milestones: list[MilestoneState
         expected = ""
         if m.key == "workflow_target" and estimate is not None and estimate.expected_finish and not m.actual:
             expected = f" Expected to finish at {hhmm(estimate.expected_finish)} ET."
-        done_late = f"done at {hhmm(m.actual)} ET, " if m.actual else ""
+        done_late = f"done at {hhmm_of(m.actual, m.planned.astimezone(ET).date())} ET, " if m.actual else ""
         return Overall(OVERALL_LATE, f"{m.name} (due {hhmm(m.planned)} ET) is late: {done_late}{m.detail}"
                                      f"{expected}")
     if data is not None:

@@ -21,6 +21,7 @@ Every wait is bounded; every process is stopped.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +192,9 @@ def test_the_production_path_end_to_end(stage: Rehearsal, monkeypatch: pytest.Mo
                 settle(engineer, "Refreshes every 30 s")
             home = engineer.inner_text("body")
             assert "11 of 11" in home and "Failed ·" not in home and "Traceback" not in home, home[:3000]
+            # finished the next morning: late for Wednesday's 08:00 target, and the time says which day
+            assert re.search(r"done at 07:\d\d Thu 26 Nov ET", home), home[:3000]
+            assert re.search(r"Succeeded at 07:\d\d Thu 26 Nov ET", home), home[:3000]
             engineer.screenshot(path=str(ARTIFACTS / "rehearsal-home.png"), timeout=15_000)
 
             # 6. an operator ticks an item of Wednesday's checklist on UI 1

@@ -83,3 +83,14 @@ def test_check_date_explains_each_refusal() -> None:
         check_date(dt.date(2026, 11, 26), clock)
     with pytest.raises(InvalidRequest, match="before the first day with data"):
         check_date(dt.date(2026, 1, 5), clock, earliest=dt.date(2026, 7, 1))
+
+
+def test_a_time_on_another_day_than_its_business_date_carries_that_day() -> None:
+    """Wednesday's run repaired on Thursday morning finished at "07:00 Thu 26 Nov", not at a bare "07:00" that
+    read as before Wednesday's 08:00 target (seen on Home in the rehearsal: "late: done at 07:00 ET")."""
+    from console.clock import at_et, hhmm_of
+
+    wednesday = dt.date(2026, 11, 25)
+    assert hhmm_of(at_et(wednesday, "07:00"), wednesday) == "07:00"
+    assert hhmm_of(at_et(wednesday + dt.timedelta(days=1), "07:00"), wednesday) == "07:00 Thu 26 Nov"
+    assert hhmm_of(None, wednesday) == "—"

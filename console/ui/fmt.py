@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from console.clock import ET, hhmm  # noqa: F401 (re-exported: the pages import it from here)
+from console.clock import ET, hhmm, hhmm_of  # noqa: F401 (re-exported: the pages import it from here)
 from console.model import TaskState
 
 # Each state has a colour (charts, DAG, table cells) and a word; markdown adds an icon. Never colour alone.
