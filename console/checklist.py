@@ -11,9 +11,7 @@ pending/overdue by its due time. Pure: people's actions are ``console.checklist_
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +21,7 @@ from console.clock import ET, at_et, hhmm
 from console.facts import Event
 from console.model import TaskState
 from console.quality import in_range_words, no_baseline_words, out_of_range_words
+from console.text import csv_text
 from console.workflow import short_key
 
 if TYPE_CHECKING:
@@ -249,15 +248,13 @@ class DayReport:
 
     @property
     def csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=["section", "name", "state", "time_et", "by", "detail"])
-        writer.writeheader()
-        writer.writerows(self.rows)
-        return out.getvalue()
+        return csv_text(self.rows, ["section", "name", "state", "time_et", "by", "detail"])
 
 
-def day_report(status: DayStatus, states: list[ItemState], events: list[Event], spec: Any) -> DayReport:
-    """The shift handoff: what ran and when, volumes, the checklist (automatic or by whom), the sign-off."""
+def day_report(status: DayStatus, states: list[ItemState], events: list[Event], spec: Any,
+               alerts: list[dict[str, Any]] | None = None) -> DayReport:
+    """The shift handoff: what ran and when, volumes, the checklist (automatic or by whom), the day's alerts
+    (``alerts``: the rows of ``console.facts.alert_rows``; None when they could not be read), the sign-off."""
     run, day = status.run, status.business_date
     rows: list[dict[str, Any]] = []
     lines = [f"# Outbound lists: day report for {day:%A %d %B %Y}", ""]
@@ -303,8 +300,19 @@ def day_report(status: DayStatus, states: list[ItemState], events: list[Event], 
                      "time_et": hhmm(s.last.at) if s.last else "", "by": how, "detail": s.evidence})
     done = sum(s.done for s in states)
     lines += ["", f"{done} of {len(states)} items done."]
-    lines += ["", "## Alerts", "", "The console does not track alerts yet (the alerts issue adds them); nothing is "
-                                   "reported here rather than a guess."]
+    lines += ["", "## Alerts", ""]
+    if alerts is None:
+        lines.append("The alerts could not be read; see the Alerts page.")
+    elif not alerts:
+        lines.append("No alerts for this date.")
+    else:
+        lines += ["| Opened | Severity | Alert | State | By |", "|---|---|---|---|---|"]
+        for a in sorted(alerts, key=lambda a: a["opened_at"]):
+            by = a.get("resolved_by") or a.get("acknowledged_by") or ""
+            lines.append(f"| {hhmm(a['opened_at'])} | {a['severity']} | {_cell(a['summary'])} | {a['state']} | "
+                         f"{_cell(by)} |")
+            rows.append({"section": "alert", "name": a["subject"], "state": a["state"],
+                         "time_et": hhmm(a["opened_at"]), "by": by, "detail": a["summary"]})
     lines += ["", "## Sign-off", ""]
     signed = signed_off(events)
     if signed:

@@ -7,6 +7,7 @@ import statistics
 import streamlit as st
 
 from console.clock import last_business_days
+from console.text import plain
 from console.ui import actions, cached, charts, views
 from console.ui.cluster import cluster_panel
 from console.ui.dag import legend_html, workflow_dot
@@ -60,7 +61,7 @@ with guarded():
                    + (f" · setup {duration(t.setup_seconds)}, execution {duration(t.execution_seconds)}"
                       if t.setup_seconds is not None and t.execution_seconds is not None else ""))
         if t.error_message and t.state.value != "succeeded":
-            st.error(f"{spec.task(chosen).short_key}: {t.error_message}", icon=":material/error:")
+            st.error(f"{spec.task(chosen).short_key}: {plain(t.error_message)}", icon=":material/error:")
         attempts = views.attempts_table(run, chosen) if run else None
         if attempts is not None and len(attempts) > 1:
             st.dataframe(views.styled(attempts, ["State"]), hide_index=True)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from console import auth, checklist, checklist_actions
 from console.errors import ConsoleError
+from console.text import plain
 from console.ui import cached, gate, views
 from console.ui.fmt import hhmm
 from console.ui.frame import Page, frame, guarded, show_error
@@ -65,7 +66,7 @@ with guarded():
             result = checklist_actions.act(page.adapters, page.who, page.day, key, action, note, status=status,
                                    now=status.now)
             cached.after_action()
-            st.session_state[FLASH_KEY] = f"{result.item.text}: {result.state} · {result.evidence}"
+            st.session_state[FLASH_KEY] = f"{result.item.text}: {result.state} · {plain(result.evidence)}"
             st.rerun()  # redraw the tables with the new state
         except ConsoleError as exc:
             show_error(exc)
@@ -74,7 +75,7 @@ with guarded():
     st.subheader("End of day")
     signed = checklist.signed_off(status.checklist_events)
     if signed:
-        st.success(f"Signed off by {signed.actor} at {hhmm(signed.at)} ET" + (f": {signed.note}" if signed.note
+        st.success(f"Signed off by {signed.actor} at {hhmm(signed.at)} ET" + (f": {plain(signed.note)}" if signed.note
                                                                                 else "."), icon=":material/verified:")
     else:
         open_items = [s.item.text for s in status.checklist if not s.done]
@@ -91,7 +92,8 @@ with guarded():
                     st.rerun()
                 except ConsoleError as exc:
                     show_error(exc)
-    report = checklist.day_report(status, status.checklist, status.checklist_events, page.adapters.spec)
+    report = checklist.day_report(status, status.checklist, status.checklist_events, page.adapters.spec,
+                                  cached.alert_rows(page.adapters, page.day, page.day))
     left, right = st.columns(2)
     left.download_button("Day report (Markdown)", report.markdown.encode(), file_name=f"day-report-{page.day}.md",
                          mime="text/markdown", icon=":material/description:", key="report_md")

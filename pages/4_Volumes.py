@@ -9,6 +9,7 @@ import streamlit as st
 
 from console import volumes
 from console.clock import last_business_days
+from console.text import csv_frame
 from console.ui import cached, charts, queries, views
 from console.ui.frame import frame, guarded
 
@@ -53,7 +54,7 @@ def trend_view(_table: pd.DataFrame, key: tuple, lists: tuple[str, ...], channel
         "Expected low": trend["BASE_LOW"].round(), "Expected high": trend["BASE_HIGH"].round(),
         "Status": trend["STATUS"].str.replace("_", " "),
     })
-    return shown, charts.volume_bands(trend), shown.to_csv(index=False).encode()
+    return shown, charts.volume_bands(trend), csv_frame(shown)
 
 
 lists_today = pd.DataFrame()

@@ -11,6 +11,7 @@ import streamlit as st
 from console import alerts, auth, runbook
 from console.clock import ET
 from console.errors import ConsoleError
+from console.text import plain
 from console.ui import cached, views
 from console.ui.frame import frame, guarded, show_error
 
@@ -35,13 +36,13 @@ with guarded():
                  f"{r['subject']} · {r['state']}")
         with st.expander(title, expanded=r["key"] == focus or (r["state"] == alerts.OPEN and len(shown) <= 3),
                          icon=":material/error:" if r["severity"] == alerts.CRITICAL else ":material/warning:"):
-            st.markdown(f"**{r['summary']}**")
+            st.markdown(f"**{plain(r['summary'])}**")
             st.text(f"Evidence: {r['evidence']}")
             opened = r["opened_at"].astimezone(ET).strftime("%Y-%m-%d %H:%M")
             line = f"Opened {opened} ET."
             if r["acknowledged_by"]:
                 line += f" Acknowledged by {r['acknowledged_by']} at {r['acknowledged_at'].astimezone(ET):%H:%M} ET"
-                line += f": {r['note']}" if r["note"] else "."
+                line += f": {plain(r['note'])}" if r["note"] else "."
             if r["resolved_by"]:
                 line += f" Resolved by {r['resolved_by']} at {r['resolved_at'].astimezone(ET):%H:%M} ET: " \
                         f"{r['resolution']}"

@@ -7,6 +7,7 @@ import datetime as dt
 import streamlit as st
 
 from console.clock import ET
+from console.text import csv_frame
 from console.ui import queries
 from console.ui.about import stack_and_settings
 from console.ui.frame import frame, guarded
@@ -34,7 +35,7 @@ with guarded():
         st.info(f"No confirmed actions from {start} to {end}" + (" with these filters." if users or kinds else "."))
     else:
         st.dataframe(shown, hide_index=True, column_config={"Detail": st.column_config.TextColumn(width="large")})
-        st.download_button("Download CSV", shown.to_csv(index=False).encode(), file_name=f"audit_{start}_{end}.csv",
+        st.download_button("Download CSV", csv_frame(shown), file_name=f"audit_{start}_{end}.csv",
                            mime="text/csv", icon=":material/download:", key="audit_csv")
     st.caption(f"{len(shown)} of {len(log)} entries. The audit log is append-only: the console has no code path "
                "that edits or deletes an entry, and the database refuses it.")

@@ -221,6 +221,50 @@ def test_sign_off_once_and_the_day_report(env) -> None:
     assert "GR_CALL" in report.csv and report.csv.splitlines()[0] == "section,name,state,time_et,by,detail"
 
 
+def test_the_day_report_and_csv_exports_carry_no_formula_and_list_the_days_alerts(env) -> None:
+    """A sign-off note "=1+2" became a formula in Excel; the report said "the console does not track alerts
+    yet" (issue 14)."""
+    import csv as csv_module
+    import io
+
+    from console.facts import alert_rows
+
+    succeeded_run(env)
+    moment = at_et(DAY, "23:50")
+    op = user("operator")
+    checklist_actions.sign_off(env.adapters, op, DAY, "=1+2", now=moment)
+    status = status_at(env, moment)
+    report = checklist.day_report(status, status.checklist, status.checklist_events, env.spec, alerts=[
+        {"subject": "DI-749", "state": "acknowledged", "severity": "critical", "summary": "@SUM(A1) DI-749 failed",
+         "opened_at": at_et(DAY, "06:12"), "acknowledged_by": op.name, "resolved_by": None}])
+    cells = [row for row in csv_module.reader(io.StringIO(report.csv))]
+    for row in cells:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@")), cell
+    assert ["sign_off", "day", "signed", "23:50", op.name, "'=1+2"] in cells
+    assert ["alert", "DI-749", "acknowledged", "06:12", op.name, "'@SUM(A1) DI-749 failed"] in cells
+    assert "| 06:12 | critical | @SUM(A1) DI-749 failed | acknowledged |" in report.markdown
+    assert "does not track alerts" not in report.markdown
+    empty = checklist.day_report(status, status.checklist, status.checklist_events, env.spec,
+                                 alerts=alert_rows(env.adapters, DAY, DAY))
+    assert "No alerts for this date." in empty.markdown
+    unread = checklist.day_report(status, status.checklist, status.checklist_events, env.spec)
+    assert "The alerts could not be read" in unread.markdown
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("see [the runbook](https://evil.example/x)", r"see \[the runbook\]\(https\://evil\.example/x\)"),
+    ("![pixel](https://evil.example/p.png)", r"\!\[pixel\]\(https\://evil\.example/p\.png\)"),
+    ("**bold** _it_ <b>x</b>", r"\*\*bold\*\* \_it\_ \<b\>x\</b\>"),
+    ("two\nlines $x$", r"two lines \$x\$"),
+])
+def test_untrusted_text_is_plain_in_markdown(text: str, shown: str) -> None:
+    from console.text import csv_cell, plain
+
+    assert plain(text) == shown
+    assert csv_cell("-2+3") == "'-2+3" and csv_cell("fine") == "fine" and csv_cell(5) == 5
+
+
 # ------------------------------------------------------------------------------------------------ roles
 def test_every_action_for_every_role(env) -> None:
     """Allowed ones succeed, the others raise NotAuthorised — in console/, whatever the page shows."""

@@ -25,6 +25,7 @@ from console.clock import ET, Clock, SystemClock, business_date, rehearsal_clock
 from console.errors import ConsoleError, InvalidRequest, NotFound
 from console.settings import Settings, load_settings
 from console.status import DayStatus, check_date
+from console.text import plain
 from console.ui import cached, views
 from console.ui.fmt import OVERALL_MD, age, hhmm
 
@@ -227,7 +228,7 @@ def _date_from_link() -> dt.date | None:
     try:
         return dt.date.fromisoformat(text) if text else None
     except ValueError:
-        st.warning(f"Ignored date={text!r} in the address: expected YYYY-MM-DD.", icon=":material/link_off:")
+        st.warning(f"Ignored date={plain(repr(text))} in the address: expected YYYY-MM-DD.", icon=":material/link_off:")
         return None
 
 
@@ -250,7 +251,7 @@ def _date_picker(current: dt.date) -> dt.date:
 def overall_callout(status: DayStatus) -> None:
     """The day's verdict in one coloured line: the state in a word, then the reason."""
     _, icon, kind = OVERALL_MD[status.overall.state]
-    getattr(st, kind)(f"**{status.overall.words}** · {status.overall.reason}", icon=f":material/{icon}:")
+    getattr(st, kind)(f"**{status.overall.words}** · {plain(status.overall.reason)}", icon=f":material/{icon}:")
 
 
 def engine_note(status: DayStatus) -> None:

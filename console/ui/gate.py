@@ -7,6 +7,7 @@ import streamlit as st
 from console import releases
 from console.auth import allowed
 from console.errors import ConsoleError
+from console.text import plain
 from console.ui import cached
 from console.ui.fmt import hhmm
 from console.ui.frame import Page, show_error
@@ -24,7 +25,7 @@ def held_lists(page: Page, status: DayStatus) -> None:
     may = allowed(page.who, "release")
     for row in status.held:
         name, channel = row["list_name"], row["channel"]
-        st.error(f"**{name} held** from the Genesys upload: {row['reason']} (held by the checks at "
+        st.error(f"**{name} held** from the Genesys upload: {plain(row['reason'])} (held by the checks at "
                  f"{hhmm(row['at'])} ET). Rerun its task from the Workflow page once the data is fixed (the hold "
                  "clears when the checks pass), or release it with a reason.", icon=":material/block:")
         with st.form(key=f"release_{name}_{channel}", border=False, clear_on_submit=True):
