@@ -30,11 +30,12 @@ REQUIRED_ROLE = {
     "repair": "engineer",
     "cancel": "engineer",
     "release": "engineer",
+    "view_settings": "engineer",  # the resolved settings name hosts, accounts and users: not for every viewer
 }
 
 ACTION_WORDS = {"trigger": "start a workflow run", "repair": "rerun tasks", "cancel": "cancel a run",
                 "tick": "tick checklist items", "acknowledge": "acknowledge alerts", "sign_off": "sign off the day",
-                "release": "release a list held from the upload"}
+                "release": "release a list held from the upload", "view_settings": "see the resolved settings"}
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,11 @@ class Settings:
     def resolved_state_url(self) -> str:
         return self.state_url or f"sqlite:///{self.data_dir / 'state.db'}"
 
+    def __repr__(self) -> str:
+        """Where the settings came from and the mode; never the state URL (a PostgreSQL URL may hold a password)
+        nor the secrets, so that a log line or a traceback that prints them shows neither."""
+        return f"Settings(source={str(self.source)!r}, mode={self.mode!r}, engine={self.engine!r})"
+
     @property
     def warehouse_dir(self) -> Path:
         return self.data_dir / "warehouse"
@@ -146,6 +151,15 @@ class _Reader:
             raise self.fail(section, key, expected, value)
         if not isinstance(value, kind):
             raise self.fail(section, key, expected, value)
+        return value
+
+    def boolean(self, section: str, key: str, default: bool) -> bool:
+        """A TOML ``true``/``false``; a string such as ``"false"`` or ``"no"`` is refused (``bool()`` of it is
+        True: ``digest = "false"`` sent the digest)."""
+        value = self.section(section).get(key, default) if "." not in section else \
+            self.section(section.split(".")[0]).get(section.split(".")[1], {}).get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(section, key, "true or false (no quotes)", value)
         return value
 
     def text(self, section: str, key: str, allowed: tuple[str, ...] | None = None) -> str:
@@ -322,6 +336,8 @@ def _blocking_checks(r: _Reader) -> tuple[str, ...]:
     return tuple(value)
 
 
+# one address: something@domain.tld, no spaces or commas (a list written as one string is refused)
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down",
                "reconciliation_mismatch", "volume_anomaly", "quality_check", "console_error")
 
@@ -333,7 +349,7 @@ def _alerts(r: _Reader) -> dict[str, Any]:
         "evaluate_minutes": r.integer("alerts", "evaluate_minutes", 1, 60),
         "export_grace_minutes": r.integer("alerts", "export_grace_minutes", 0, 600),
         "upload_due": r.hhmm("alerts", "upload_due"),
-        "digest": bool(section.get("digest", True)),
+        "digest": r.boolean("alerts", "digest", True),
         "digest_time": r.hhmm("alerts", "digest_time"),
     }
     disabled = section.get("disabled_rules", [])
@@ -341,13 +357,16 @@ def _alerts(r: _Reader) -> dict[str, Any]:
         raise r.fail("alerts", "disabled_rules", f"a list among {', '.join(ALERT_RULES)}", disabled)
     out["disabled_rules"] = tuple(disabled)
     recipients = section.get("recipients", [])
-    if not isinstance(recipients, list) or not all(isinstance(x, str) and "@" in x for x in recipients):
+    if not isinstance(recipients, list) or not all(isinstance(x, str) and _EMAIL.match(x) for x in recipients):
         raise r.fail("alerts", "recipients", "a list of e-mail addresses", recipients)
     out["recipients"] = tuple(recipients)
     per_rule = section.get("rule_recipients", {})
     if not isinstance(per_rule, dict) or any(k not in ALERT_RULES or not isinstance(v, list)
                                                for k, v in per_rule.items()):
         raise r.fail("alerts", "rule_recipients", "a table of rule = [e-mail, …]", per_rule)
+    for rule, addresses in per_rule.items():
+        if not all(isinstance(x, str) and _EMAIL.match(x) for x in addresses):
+            raise r.fail("alerts.rule_recipients", rule, "a list of e-mail addresses", addresses)
     out["rule_recipients"] = {k: tuple(v) for k, v in per_rule.items()}
     smtp = section.get("smtp", {})
     if not isinstance(smtp, dict):
@@ -362,7 +381,9 @@ def _alerts(r: _Reader) -> dict[str, Any]:
                    "sender": str(smtp.get("sender", "outbound-ops-console@localhost")),
                    "username": str(smtp.get("username", ""))}
     slack = section.get("slack", {})
-    out["slack"] = {"enabled": bool(slack.get("enabled", False)) if isinstance(slack, dict) else False}
+    if not isinstance(slack, dict):
+        raise r.fail("alerts", "slack", "a table", slack)
+    out["slack"] = {"enabled": r.boolean("alerts.slack", "enabled", False)}
     return out
 
 
@@ -479,11 +500,19 @@ def resolve_mode(settings: Settings) -> str:
     return "production" if snowflake_connection(settings) else "embedded"
 
 
-SECRET_WORDS = ("password", "token", "secret", "private_key", "passphrase", "webhook")
+SECRET_WORDS = ("password", "passcode", "passwd", "pwd", "token", "secret", "private_key", "passphrase",
+                "webhook", "credential", "api_key", "apikey")
+# user:password@ inside any URL-like value (a PostgreSQL URL under a key named "url" carried its password).
+_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*):[^@/\s]*@")
 
 
 def redacted(value: Any) -> Any:
-    """A copy of a settings/secrets mapping with every secret-looking value replaced."""
+    """A copy of a settings/secrets mapping with every secret-looking value replaced: keys that name a secret,
+    and the password of any URL whatever its key."""
     if isinstance(value, dict):
         return {k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redacted(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v) for v in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:***@", value)
     return value

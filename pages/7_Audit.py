@@ -13,7 +13,7 @@ from console.ui.about import stack_and_settings
 from console.ui.frame import frame, guarded
 
 page = frame("Audit", ":material/history:", pick_date=False)
-stack_and_settings(page.adapters)
+stack_and_settings(page.adapters, page.who)
 
 with guarded():
     # Entries are filtered by the ET calendar day they happened on, so the range ends today in ET: after

@@ -144,3 +144,19 @@ def test_the_audit_page_shows_the_stack_and_settings_without_secrets(stack: Simp
     shown = " ".join(str(j.value) for j in at.json) + " ".join(str(m.value) for m in at.markdown)
     assert "Databricks Jobs at http://127.0.0.1" in shown and "read_budget_seconds" in shown
     assert "hunter2" not in shown and "s3cret-value" not in shown and "***" in shown
+
+
+def test_a_viewer_sees_the_stack_but_not_the_resolved_settings(stack: SimpleNamespace, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every viewer saw the resolved settings (hosts, accounts, users) on the Audit page (issue 14)."""
+    secrets = prodkit.production_secrets(stack.warehouse_port)
+    monkeypatch.setenv("CONSOLE_SECRETS", str(prodkit.write_secrets(tmp_path / "secrets.toml", secrets)))
+    monkeypatch.setenv("CONSOLE_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    at = page("pages/7_Audit.py", secrets=secrets)
+    at.user = {"is_logged_in": True, "email": prodkit.VIEWER, "email_verified": True}
+    at.run()
+    assert not at.exception
+    assert not at.json  # no settings
+    shown = " ".join(str(m.value) for m in at.markdown) + " ".join(str(c.value) for c in at.caption)
+    assert "Databricks Jobs at http://127.0.0.1" in shown
+    assert "shown to engineers and admins; you are a viewer" in shown

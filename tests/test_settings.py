@@ -31,6 +31,13 @@ def test_committed_settings_validate() -> None:
      "[tables] outbound_lists: expected a fully qualified name"),
     ("accounts = 200000", "accounts = 99", "[demo] accounts: expected an integer from 1000 to 5000000"),
     ('timezone = "America/New_York"', 'timezone = "Mars/Olympus"', "[console] timezone"),
+    # issue 14: bool("false") is True, so a quoted false turned the digest on; recipients need an address
+    ("digest = true", 'digest = "false"', "[alerts] digest: expected true or false (no quotes); got 'false'"),
+    ("enabled = false", 'enabled = "no"', "[alerts.slack] enabled: expected true or false (no quotes); got 'no'"),
+    ('recipients = ["hshi@happymoney.com"]', 'recipients = ["hshi"]', "[alerts] recipients: expected a list of e-mail"),
+    ('recipients = ["hshi@happymoney.com"]', 'recipients = ["a@x.com, b@x.com"]', "[alerts] recipients"),
+    ("[alerts.rule_recipients]", '[alerts.rule_recipients]\nexport_missing = ["divya"]',
+     "[alerts.rule_recipients] export_missing: expected a list of e-mail addresses"),
 ])
 def test_a_malformed_key_names_file_key_and_form(tmp_path: Path, old: str, new: str, words: str) -> None:
     assert old in TEXT
@@ -63,3 +70,21 @@ def test_a_snowflake_connection_means_production_and_secrets_are_redacted() -> N
     shown = redacted(secrets)
     assert "hunter2" not in str(shown) and shown["connections"]["snowflake"]["account"] == "xy123"
     assert "hunter2" not in repr(settings)
+
+
+def test_redaction_hides_url_passwords_and_passcodes_whatever_the_key(tmp_path: Path) -> None:
+    """Redaction by key name let a PostgreSQL URL's password (under "url") and a "passcode" through; repr of the
+    settings carried the state URL (issue 14)."""
+    from console.settings import redacted
+
+    secrets = {"state": {"url": "postgresql+psycopg://console:hunter2@db.internal/console"},
+               "connections": {"snowflake": {"account": "xy", "passcode": "123456", "user": "svc"}},
+               "alerts": {"hooks": ["https://bot:tok3n@chat.example/x", "plain text"]}}
+    shown = str(redacted(secrets))
+    for secret in ("hunter2", "123456", "tok3n"):
+        assert secret not in shown, secret
+    assert "postgresql+psycopg://console:***@db.internal/console" in shown and "'user': 'svc'" in shown
+    path = tmp_path / "console.toml"
+    path.write_text(TEXT.replace('url = ""', 'url = "postgresql+psycopg://console:hunter2@db/console"', 1))
+    settings = load_settings(path, secrets={"connections": {"snowflake": {"account": "a", "password": "pw1"}}})
+    assert "hunter2" not in repr(settings) and "pw1" not in repr(settings) and str(path) in repr(settings)
