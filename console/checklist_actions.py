@@ -16,7 +16,7 @@ from console import audit
 from console.adapters.protocols import Adapters
 from console.auth import User, authorise
 from console.checklist import CHECKS, DAY_ITEM, FAIL, MAX_NOTE, PENDING, AutoResult, ItemState, evaluate
-from console.clock import ET, FrozenClock, hhmm
+from console.clock import ET, FrozenClock, hhmm, next_business_day
 from console.errors import InvalidRequest, NotFound
 from console.facts import Event, checklist_events_of
 from console.settings import ChecklistItem
@@ -25,9 +25,16 @@ from console.store import checklist_events
 
 
 def _check_day(day: dt.date, now: dt.datetime) -> None:
-    if day > now.astimezone(ET).date():
+    """A day's checklist is open from that day until the end of the next business day (the night's results
+    and the next morning's follow-up); older days are history: ticking them rewrote what was true."""
+    today = now.astimezone(ET).date()
+    if day > today:
         raise InvalidRequest(f"{day} is in the future: the checklist of a day can be worked on from that day on.",
                              "Pick today or an earlier date.")
+    closes = next_business_day(day)
+    if today > closes:
+        raise InvalidRequest(f"The checklist of {day} closed at the end of {closes}: it is the record of that day.",
+                             "Add what you found to today's checklist or to an alert's note instead.")
 
 
 def _clean_note(note: str) -> str:

@@ -23,9 +23,16 @@ from console.verdict import DayStatus, overall
 logger = logging.getLogger(__name__)
 
 
+MAX_DAYS_BACK = 5 * 365  # the oldest business date a person may ask for
+
+
 def check_date(day: dt.date, clock: Clock, earliest: dt.date | None = None) -> dt.date:
     """Validate a business date asked for by a person; raise ``InvalidRequest`` saying why not."""
     today = clock.now().astimezone(ET).date()
+    oldest = today - dt.timedelta(days=MAX_DAYS_BACK)
+    if day < oldest:  # (0001-01-03 gave "unexpected OverflowError")
+        raise InvalidRequest(f"{day} is more than {MAX_DAYS_BACK // 365} years before today ({today}): no run of the "
+                             "pipeline is that old.", f"Pick a date from {oldest} on.")
     if day > today:
         raise InvalidRequest(f"{day} is in the future (today is {today} in ET).", "Pick today or an earlier date.")
     if not is_business_day(day):

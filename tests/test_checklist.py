@@ -265,6 +265,22 @@ def test_untrusted_text_is_plain_in_markdown(text: str, shown: str) -> None:
     assert csv_cell("-2+3") == "'-2+3" and csv_cell("fine") == "fine" and csv_cell(5) == 5
 
 
+def test_a_days_checklist_closes_after_the_next_business_day(env) -> None:
+    """Any past day could be ticked and signed off, rewriting its record (issue 14). Wednesday's checklist stays
+    open on Thanksgiving and the Friday after it, and closes after that Friday."""
+    wednesday = dt.date(2026, 11, 25)
+    op = user("operator")
+    on_friday = at_et(dt.date(2026, 11, 27), "18:00")
+    checklist_actions.act(env.adapters, op, wednesday, TABLEAU, "tick", "late follow-up", now=on_friday,
+                          status=status_at(env, on_friday, wednesday))
+    monday = at_et(dt.date(2026, 11, 30), "08:00")
+    with pytest.raises(InvalidRequest, match="checklist of 2026-11-25 closed at the end of 2026-11-27"):
+        checklist_actions.act(env.adapters, op, wednesday, TABLEAU, "untick", "rewrite", now=monday,
+                              status=status_at(env, monday, wednesday))
+    with pytest.raises(InvalidRequest, match="closed at the end of 2026-11-27"):
+        checklist_actions.sign_off(env.adapters, op, wednesday, "", now=monday)
+
+
 # ------------------------------------------------------------------------------------------------ roles
 def test_every_action_for_every_role(env) -> None:
     """Allowed ones succeed, the others raise NotAuthorised — in console/, whatever the page shows."""

@@ -117,6 +117,8 @@ def test_bad_dates_are_refused_with_the_reason(stack: Stack) -> None:
     assert out.returncode == 2 and "not a business day" in out.stderr
     out = stack.cli("status", "--date", "yesterday")
     assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
+    out = stack.cli("status", "--date", "0001-01-03")  # was "unexpected OverflowError" (issue 14)
+    assert out.returncode == 2 and "more than 5 years before today" in out.stderr and "Overflow" not in out.stderr
 
 
 def test_with_the_warehouse_down_status_says_so_and_run_workflow_refuses(stack: Stack) -> None:
