@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from console.auth import check_ui
+from console.auth import check_ui, cli_user
 from console.clock import SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest
 from console.settings import Settings, load_settings, resolve_mode, secrets_path
@@ -102,14 +102,16 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_run_workflow(args: argparse.Namespace) -> int:
     # on demand (see the module docstring)
     from console import demo
+    from console.actions import trigger_from_cli
     from console.status import check_date
 
     adapters = _adapters()
+    who = cli_user(adapters.settings, adapters.mode, os.environ)
     day = check_date(args.date or business_date(SystemClock().now(), adapters.settings.day_rolls_at), SystemClock())
     if adapters.is_demo:
         print(f"preparing upstream feeds for {day} (demo loan tape, SFTP drop)", flush=True)
         demo.prepare_day(adapters, day)
-    run = adapters.engine.trigger(day, os.environ.get("USER", "cli"), trigger="MANUAL", rerun=args.rerun)
+    run = trigger_from_cli(adapters, who, day, args.rerun)
     if run.state.is_terminal and not args.rerun:
         print(f"run {run.run_id} for {day} already ended: {run.state.label} (use --rerun for a new run)")
     else:
@@ -206,12 +208,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Reconcile a date and run the quality checks; stored like the worker's runs. Exit 1 on a mismatch/fail."""
     # on demand (see the module docstring)
-    from console.reconcile import reconcile_day
+    from console.reconcile import request_reconcile
     from console.status import check_date
 
     adapters = _adapters()
+    who = cli_user(adapters.settings, adapters.mode, os.environ)
     day = check_date(args.date or business_date(SystemClock().now(), adapters.settings.day_rolls_at), SystemClock())
-    result = reconcile_day(adapters, day, os.environ.get("USER", "cli"), trigger="CLI")
+    result = request_reconcile(adapters, who, day, trigger="CLI")
     failed = [c for c in result.checks if c.status == "fail"]
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -219,12 +222,17 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"{day}: {result.matched} of {result.pairs} Genesys lists matched, "
               f"{len(result.mismatches)} mismatch(es), {len(failed)} failed check(s)")
         for r in result.rows.itertuples():
-            accepted = "—" if r.ACCEPTED is None or r.ACCEPTED != r.ACCEPTED else f"{int(r.ACCEPTED):,}"
+            accepted = "—" if _missing(r.ACCEPTED) else f"{int(r.ACCEPTED):,}"  # pd.NA before the upload
             print(f"  {r.STATUS:8} {r.LIST_NAME} ({r.CHANNEL}): {int(r.GENERATED):,} → {accepted} → "
                   f"{int(r.EXPORTED):,}  {r.REASON}")
         for c in result.checks:
             print(f"  [{c.status}] {c.title}: {c.evidence}")
     return 1 if failed or len(result.mismatches) else 0
+
+
+def _missing(value: object) -> bool:
+    """None, NaN or pandas' NA (``NA != NA`` raises "boolean value of NA is ambiguous")."""
+    return value is None or str(value) in ("nan", "<NA>", "NaT")
 
 
 def cmd_ui(_: argparse.Namespace) -> int:

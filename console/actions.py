@@ -175,3 +175,19 @@ def _check_current(adapters: Adapters, plan: ActionPlan, acknowledged: bool) -> 
         raise InvalidRequest("The Genesys upload for this date has started: acknowledge that the uploaded lists "
                              "will change before rerunning.", "Tick the acknowledgement and confirm again.")
     return None
+
+
+def trigger_from_cli(adapters: Adapters, who: User, day: dt.date, rerun: bool) -> Run:
+    """``python -m console run-workflow``: the run of ``day`` (a new one with ``rerun``), authorised and audited
+    as from the UI; the CLI then executes it in its own process."""
+    kind = "repair" if rerun else "trigger"  # a rerun rebuilds a date's lists: an engineer's decision
+    try:
+        authorise(who, kind)
+    except NotAuthorised as exc:
+        audit.record(adapters.store, who.name, who.role, kind, "denied", business_date=day,
+                     detail={"message": exc.message, "via": "cli"})
+        raise
+    run = adapters.engine.trigger(day, who.name, trigger="MANUAL", rerun=rerun)
+    audit.record(adapters.store, who.name, who.role, kind, "accepted", business_date=day, run_id=run.run_id,
+                 detail={"via": "cli", "rerun": rerun, "state": run.state.value})
+    return run

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from console.errors import ConfigError, NotAuthorised
+from console.errors import ConfigError, InvalidRequest, NotAuthorised
 from console.settings import ROLES, Settings
 
 # The least role each action needs.
@@ -79,6 +79,26 @@ def signed_in_user(settings: Settings, mode: str, identity: Mapping[str, Any] | 
     if mode == "embedded" and is_loopback(address) and not behind_proxy(headers or {}):
         return User(settings.local_user, settings.local_role)
     return None
+
+
+CLI_USER_ENV = "CONSOLE_CLI_USER"
+
+
+def cli_user(settings: Settings, mode: str, env: Mapping[str, str]) -> User:
+    """Who a mutating CLI command acts as: ``$CONSOLE_CLI_USER`` (an e-mail, its role from ``[roles]``), or in
+    the embedded stack the local user. Production names a person: ``$USER`` (a shell account such as root)
+    is no identity and was the actor of CLI reruns, without any role check."""
+    named = (env.get(CLI_USER_ENV) or "").strip()
+    if named:
+        if "@" not in named:
+            raise InvalidRequest(f"{CLI_USER_ENV}={named!r} is not an e-mail address.",
+                                 f"Set {CLI_USER_ENV} to the e-mail you sign in with.")
+        return user(settings, named)
+    if mode == "embedded":
+        return User(settings.local_user, settings.local_role)
+    raise InvalidRequest("In production a command that changes state acts as a named person, and "
+                         f"{CLI_USER_ENV} is not set.", f"Run it as {CLI_USER_ENV}=you@company.com python -m console "
+                         "...; your role comes from [roles] as in the UI, and the audit log names you.")
 
 
 def is_loopback(address: str) -> bool:

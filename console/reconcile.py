@@ -20,7 +20,7 @@ from console import audit, releases, volumes
 from console.adapters.protocols import Adapters
 from console.auth import authorise
 from console.clock import Clock, SystemClock, at_et, hhmm
-from console.errors import ConsoleError, NotFound, WarehouseUnavailable
+from console.errors import ConsoleError, NotAuthorised, NotFound, WarehouseUnavailable
 from console.facts import stored_reconciliation
 from console.gate import HELD
 from console.model import MATCHED, MISMATCH, PENDING, ROW_COLUMNS, Reconciliation
@@ -184,12 +184,18 @@ def reconcile_day(adapters: Adapters, day: dt.date, user: str, trigger: str = "M
     return result
 
 
-def request_reconcile(adapters: Adapters, who: Any, day: dt.date, clock: Clock | None = None) -> Reconciliation:
-    """A person's "run it now": operator and up, audited with its outcome."""
-
-    authorise(who, "tick")
+def request_reconcile(adapters: Adapters, who: Any, day: dt.date, clock: Clock | None = None,
+                      trigger: str = "MANUAL") -> Reconciliation:
+    """A person's "run it now" (the page's button, or the CLI with ``trigger="CLI"``): operator and up, audited
+    with its outcome, a refusal included."""
     try:
-        result = reconcile_day(adapters, day, who.name, trigger="MANUAL", clock=clock)
+        authorise(who, "tick")
+    except NotAuthorised as exc:
+        audit.record(adapters.store, who.name, who.role, "reconcile", "denied", business_date=day,
+                     detail={"message": exc.message, "via": trigger.lower()})
+        raise
+    try:
+        result = reconcile_day(adapters, day, who.name, trigger=trigger, clock=clock)
     except ConsoleError as exc:
         audit.record(adapters.store, who.name, who.role, "reconcile", "failed", business_date=day,
                      detail={"message": exc.message})

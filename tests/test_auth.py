@@ -243,3 +243,15 @@ def test_ui_and_serve_refuse_to_start_before_any_process_starts(files: Path) -> 
     (files / "secrets.toml").unlink()
     refused = console_cli({"CONSOLE_UI_PORT": env["CONSOLE_UI_PORT"]}, "ui")
     assert refused.returncode == 2 and "needs a Snowflake connection" in refused.stderr
+
+
+def test_the_cli_acts_as_a_named_person_in_production(files: Path) -> None:
+    from console.auth import cli_user
+    from console.errors import InvalidRequest
+
+    settings = load_settings(write_settings(files / "prod.toml"), secrets={})
+    with pytest.raises(InvalidRequest, match="CONSOLE_CLI_USER is not set"):
+        cli_user(settings, "production", {"USER": "root"})  # $USER is no identity
+    assert cli_user(settings, "production", {"CONSOLE_CLI_USER": ENGINEER}).role == "engineer"
+    assert cli_user(settings, "production", {"CONSOLE_CLI_USER": VIEWER}).role == "viewer"
+    assert cli_user(settings, "embedded", {}).name == settings.local_user

@@ -144,3 +144,29 @@ def test_a_malformed_settings_file_is_named(tmp_path: Path) -> None:
                          env=dict(os.environ, CONSOLE_SETTINGS=str(bad)))
     assert out.returncode == 2
     assert str(bad) in out.stderr and "[warehouse] port" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_changes_are_authorised_and_audited_as_a_named_person(stack: Stack) -> None:
+    """run-workflow --rerun and reconcile changed state without console/auth.py and without an audit row, the
+    actor taken from $USER (issue 14). Now the embedded stack's CLI acts as its local user, anyone else is named
+    by CONSOLE_CLI_USER and gets the role [roles] gives that address; a refusal is audited too."""
+    import sqlalchemy as sa
+
+    from console.store import StateStore, audit_log
+
+    ran = stack.cli("reconcile")
+    assert ran.returncode in (0, 1), ran.stderr  # 1: a mismatch or a failed check (exit code of the command)
+    stranger = dict(stack.env, CONSOLE_CLI_USER="someone@else.example")
+    refused = subprocess.run([sys.executable, "-m", "console", "run-workflow", "--rerun"], cwd=ROOT, env=stranger,
+                             text=True, capture_output=True, timeout=240)
+    assert refused.returncode == 2 and "is a viewer and may not" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad = subprocess.run([sys.executable, "-m", "console", "reconcile"], cwd=ROOT,
+                         env=dict(stack.env, CONSOLE_CLI_USER="root"), text=True, capture_output=True, timeout=240)
+    assert bad.returncode == 2 and "is not an e-mail address" in bad.stderr
+    store = StateStore(f"sqlite:///{stack.data / 'state.db'}")
+    with store.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.select(audit_log.c.actor, audit_log.c.role, audit_log.c.action,
+                                                         audit_log.c.outcome).order_by(audit_log.c.id)).all()]
+    assert ("local-admin", "admin", "reconcile", "accepted") in rows
+    assert ("someone@else.example", "viewer", "repair", "denied") in rows
