@@ -371,13 +371,24 @@ def _change(adapters: Adapters, who: User, alert_id: int, action: str, text: str
         if action == "acknowledge":
             if row.state == ACKNOWLEDGED:
                 raise InvalidRequest(f"Alert {alert_id} was already acknowledged by {row.acknowledged_by}.")
-            conn.execute(alerts.update().where(alerts.c.id == alert_id, alerts.c.state == OPEN).values(
+            changed = conn.execute(alerts.update().where(alerts.c.id == alert_id, alerts.c.state == OPEN).values(
                 state=ACKNOWLEDGED, acknowledged_by=who.name, acknowledged_at=now, note=text, updated_at=now))
         else:
-            conn.execute(alerts.update().where(alerts.c.id == alert_id).values(
-                state=RESOLVED, resolved_by=who.name, resolved_at=now, resolution=text, updated_at=now))
-        audit.record(adapters.store, who.name, who.role, f"alert.{action}", "accepted",
-                     business_date=row.business_date, target=row.key, conn=conn, detail={"note": text})
+            changed = conn.execute(alerts.update().where(alerts.c.id == alert_id, alerts.c.state != RESOLVED)
+                                   .values(state=RESOLVED, resolved_by=who.name, resolved_at=now, resolution=text,
+                                           updated_at=now))
+        won = changed.rowcount == 1
+        if won:
+            audit.record(adapters.store, who.name, who.role, f"alert.{action}", "accepted",
+                         business_date=row.business_date, target=row.key, conn=conn, detail={"note": text})
+    if not won:  # someone else changed it between our read and our write: theirs stands, ours is refused
+        with adapters.store.connect() as conn:
+            now_row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
+        by = (now_row.resolved_by or now_row.acknowledged_by) if now_row is not None else "someone else"
+        audit.record(adapters.store, who.name, who.role, f"alert.{action}", "refused", business_date=row.business_date,
+                     target=row.key, detail={"note": text, "message": f"changed at the same moment by {by}"})
+        raise InvalidRequest(f"Alert {alert_id} was {now_row.state if now_row is not None else 'changed'} by {by} "
+                             "at the same moment.", "Reload the Alerts page to see who did what.")
 
 
 def digest(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:

@@ -365,3 +365,43 @@ def test_the_worker_job_store_starts_on_the_migrated_table(store: StateStore) ->
 _collected_here = (test_pg_double_click, test_pg_permission_audited, test_pg_sign_off, test_pg_checklist_rules,
                    test_pg_twenty_people, test_pg_request_once, test_pg_orphan_run, test_pg_repair, test_pg_runs_dag,
                    test_pg_stale_lock, test_pg_worker)
+
+
+def test_two_people_acknowledging_one_alert_at_once_one_wins_and_the_other_is_told(store: StateStore) -> None:
+    """Both were audited as accepted and the second overwrote the first (issue 14). The competing
+    acknowledgement is made on the same connection right before ours writes, as if it had committed between
+    our read and our write: ours changes no row, is refused, and audited as refused; theirs stands."""
+    from types import SimpleNamespace
+
+    from console import alerts as alert_rules
+    from console.auth import User
+    from console.errors import InvalidRequest
+    from console.store import alerts as alerts_table
+
+    now = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+    with store.begin() as conn:
+        alert_id = conn.execute(alerts_table.insert().values(
+            key="task_failed:2026-11-25:DI-749", rule="task_failed", business_date=dt.date(2026, 11, 25),
+            subject="DI-749", severity="critical", state="open", summary="DI-749 failed", opened_at=now,
+            updated_at=now)).inserted_primary_key[0]
+    raced = []
+
+    def first_gets_there(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE ALERTS") and not raced:
+            raced.append(True)
+            cursor.execute(f"UPDATE alerts SET state = 'acknowledged', acknowledged_by = 'first@corp.example' "
+                           f"WHERE id = {int(alert_id)}")
+
+    sa.event.listen(store.engine, "before_cursor_execute", first_gets_there)
+    try:
+        with pytest.raises(InvalidRequest, match=r"acknowledged by first@corp\.example at the same moment"):
+            alert_rules.acknowledge(SimpleNamespace(store=store), User("second@corp.example", "operator"), alert_id,
+                                    "mine", now=now)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", first_gets_there)
+    with store.connect() as conn:
+        row = conn.execute(sa.select(alerts_table).where(alerts_table.c.id == alert_id)).one()
+        audited = conn.execute(sa.select(audit_log.c.actor, audit_log.c.outcome)
+                               .where(audit_log.c.action == "alert.acknowledge")).all()
+    assert (row.acknowledged_by, row.note) == ("first@corp.example", "")
+    assert [tuple(a) for a in audited] == [("second@corp.example", "refused")]
