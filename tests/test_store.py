@@ -284,7 +284,12 @@ def test_the_console_can_append_to_the_audit_log_and_read_it(store: StateStore) 
     assert [tuple(r) for r in rows] == [("ana@example.com", "accepted"), ("bob@example.com", "denied")]
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"])
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log",
+    "INSERT INTO audit_log (id, at, actor, role, action, outcome, target, detail) "
+    "SELECT id, at, 'x', role, action, outcome, target, detail FROM audit_log WHERE true "
+    "ON CONFLICT (id) DO UPDATE SET actor = excluded.actor",
+])
 def test_the_console_cannot_rewrite_the_audit_log(store: StateStore, statement: str) -> None:
     audit.record(store, "ana@example.com", "engineer", "repair", "accepted")
     with pytest.raises(sa.exc.DatabaseError) as raised, store.begin() as conn:
@@ -294,6 +299,23 @@ def test_the_console_cannot_rewrite_the_audit_log(store: StateStore, statement: 
     else:
         assert "append-only" in str(raised.value)  # SQLite has no roles: its triggers refuse
     assert audit_count(store) == 1
+
+
+def test_sqlite_insert_or_replace_cannot_rewrite_an_audit_row(tmp_path: Path) -> None:
+    """SQLite's REPLACE deletes the old row without firing the DELETE trigger: it got past 0001's triggers
+    (issue 14); 0002 refuses an insert whose id exists, from any connection (the sqlite3 shell included)."""
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    audit.record(store, "ana@example.com", "engineer", "repair", "accepted")
+    raw = sqlite3.connect(tmp_path / "state.db")  # not the console's connection: no pragmas of ours
+    try:
+        for verb in ("INSERT OR REPLACE", "REPLACE"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                raw.execute(f"{verb} INTO audit_log (id, at, actor, role, action, outcome, target, detail) "
+                            "SELECT id, at, 'mallory', role, action, 'denied', target, detail FROM audit_log")
+        assert raw.execute("SELECT actor, outcome FROM audit_log").fetchall() == [("ana@example.com", "accepted")]
+    finally:
+        raw.close()
+        store.dispose()
 
 
 def test_the_console_role_cannot_truncate_the_audit_log_nor_grant_itself_more(pg: Postgres) -> None:
