@@ -141,10 +141,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = day_status(adapters, day)
     data = status.to_json()
     data["alerts"] = alerts.to_json(alert_rows(adapters, status.business_date, status.business_date))
+    # For cron and monitoring: 1 when the day failed or, for the current business date, the worker is down.
+    current = status.business_date == business_date(status.now, adapters.settings.day_rolls_at)
+    worker_down = current and status.worker is not None and not status.worker.alive
+    code = 1 if status.overall.state == "failed" or worker_down else 0
     if args.json:
         data.update(status_sections(adapters, status.business_date))
         print(json.dumps(data, indent=2))
-        return 0
+        return code
     wf = data["workflow"]
     print(f"{data['business_date']}  {status.overall.words.upper()}: {status.overall.reason}")
     print(f"  mode {data['mode']}  workflow {wf['state']} ({wf['tasks_done']}/{wf['tasks_total']} tasks)  "
@@ -155,7 +159,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {item['records']:>9,}  {item['channel']:5} {item['list_name']}")
     if data["warehouse_error"]:
         print(f"  warehouse: {data['warehouse_error']}")
-    return 0
+    return code
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -353,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run-workflow", help="run the workflow for a business date to completion")
     run.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
     run.add_argument("--rerun", action="store_true", help="start a new run even if the date has one")
-    status = sub.add_parser("status", help="status of a business date")
+    status = sub.add_parser("status", help="status of a business date; exits 1 when the day failed or the worker "
+                                           "is down (for cron and monitoring)")
     status.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
     status.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("check", help="validate console.toml and the workflow file")

@@ -108,6 +108,8 @@ def test_a_failing_task_makes_run_workflow_exit_1(stack: Stack) -> None:
     failed = [line for line in ran.stdout.splitlines() if line.strip().startswith("failed")]
     assert len(failed) == 1 and "DI-862" in failed[0]
     assert "run" in ran.stdout and "failed in" in ran.stdout
+    status = stack.cli("status")  # the failed day: non-zero for cron and monitoring (issue 14)
+    assert status.returncode == 1 and "FAILED" in status.stdout and "DI-862" in status.stdout, status.stdout
 
 
 def test_bad_dates_are_refused_with_the_reason(stack: Stack) -> None:
@@ -125,8 +127,9 @@ def test_with_the_warehouse_down_status_says_so_and_run_workflow_refuses(stack: 
     stack.stop_warehouse()
     try:
         status = stack.cli("status", "--json")
-        assert status.returncode == 0
+        assert status.returncode == 1  # no worker is running for today: monitoring hears of it (issue 14)
         body = json.loads(status.stdout)
+        assert body["worker"]["alive"] is False
         assert "not running" in body["warehouse_error"]
         ran = stack.cli("run-workflow", "--rerun")
         assert ran.returncode == 2 and "not running" in ran.stderr and "Traceback" not in ran.stderr
