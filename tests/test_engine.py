@@ -118,6 +118,21 @@ def test_a_double_clicked_request_is_queued_once_and_carried_out(env) -> None:
     assert env.engine.run_for_date(DAY).state == TaskState.SUCCEEDED
 
 
+def test_run_now_twice_and_the_0600_trigger_on_one_date_make_one_run(env) -> None:
+    """The 06:00 trigger and "Run now" used different keys ({job}:{date} and request:N): one date got runs 1
+    and 2, both writing the same lists (issue 14)."""
+    first = env.engine.submit("trigger", "ops@example.com", "trigger:2026-11-24:click-1", business_date=DAY)
+    second = env.engine.submit("trigger", "eng@example.com", "trigger:2026-11-24:click-2", business_date=DAY)
+    scheduled = env.engine.trigger(DAY, "scheduler", trigger="SCHEDULE")  # the worker's 06:00 job
+    assert env.engine.process_requests() == 2
+    env.engine.execute(scheduled.run_id)
+    runs = env.engine.list_runs(DAY, DAY)
+    assert [r.run_id for r in runs] == [scheduled.run_id] and runs[0].state == TaskState.SUCCEEDED
+    for request in (first, second):
+        status = env.engine.request_status(request.request_id)
+        assert status["status"] == "done" and status["run_id"] == scheduled.run_id, status
+
+
 def test_cancel_stops_new_tasks_from_starting(env) -> None:
     env.plan(bi_2482={"sleep": 1.0})
     run = env.engine.trigger(DAY, "test")

@@ -188,9 +188,14 @@ class LocalEngine(ActionRequestLog):
         def job() -> None:
             try:
                 if row.kind == "trigger":
-                    run = self.trigger(row.business_date, row.requested_by, trigger="MANUAL", rerun=True,
-                                       idempotency_key=f"request:{row.id}")
-                    finish("running", f"Run {run.run_id} started.", run.run_id)
+                    # The date's one run, under the schedule's key: "Run now" and the 06:00 trigger on the same
+                    # date made two runs writing the same lists (keys request:N and {job}:{date}).
+                    run = self.trigger(row.business_date, row.requested_by, trigger="MANUAL")
+                    if run.requested_by != row.requested_by or run.trigger != "MANUAL":
+                        finish("running", f"Run {run.run_id} of {row.business_date} already exists "
+                                          f"({run.trigger.lower()}, by {run.requested_by}): following it.", run.run_id)
+                    else:
+                        finish("running", f"Run {run.run_id} started.", run.run_id)
                     run = self.execute(run.run_id)
                     finish("done", f"Run {run.run_id} {run.state.label}.", run.run_id)
                 elif row.kind == "repair":
