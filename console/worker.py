@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ class _Runtime:
     clock: Clock
     owner: str
     pool: cf.ThreadPoolExecutor
+    stop: threading.Event = field(default_factory=threading.Event)  # set: the worker stops itself
 
 
 _runtime: _Runtime | None = None
@@ -108,13 +109,20 @@ def _today() -> dt.date | None:
 
 
 def heartbeat() -> None:
+    """Beat, and stop this worker if its lock is gone: a worker paused past the stale limit (a frozen VM, a
+    long GC, a suspended laptop) whose lock another worker took kept scheduling and failed that worker's runs."""
     rt = _rt()
     try:
         with rt.adapters.store.begin() as conn:
-            conn.execute(worker_heartbeat.update().where(worker_heartbeat.c.owner == rt.owner)
-                         .values(beat_at=dt.datetime.now(dt.UTC), status="running"))
+            beat = conn.execute(worker_heartbeat.update().where(worker_heartbeat.c.owner == rt.owner)
+                                .values(beat_at=dt.datetime.now(dt.UTC), status="running")).rowcount
+            holder = None if beat else conn.execute(sa.select(worker_heartbeat.c.owner)).scalar()
     except Exception:
         logger.exception("heartbeat failed")
+        return
+    if not beat:
+        logger.error("worker %s lost its lock to %s (its heartbeat went stale): stopping", rt.owner, holder)
+        rt.stop.set()
 
 
 def process_actions() -> None:
@@ -312,7 +320,8 @@ def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.E
     owner = executor_id()
     acquire_lock(adapters, owner, dt.datetime.now(dt.UTC))
     pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="action")
-    _runtime = _Runtime(adapters, clock, owner, pool)
+    stop = stop or threading.Event()
+    _runtime = _Runtime(adapters, clock, owner, pool, stop)
     recovered = adapters.engine.recover_orphans()
     if recovered:
         logger.warning("marked %d run(s) left running by a stopped worker as failed: %s", len(recovered), recovered)
@@ -320,7 +329,6 @@ def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.E
     scheduler.start()
     logger.info("worker %s started (mode %s, business date %s)", owner, adapters.mode,
                 business_date(clock.now()))
-    stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -83,3 +83,28 @@ def test_a_worker_job_that_raises_is_recorded_and_the_worker_goes_on(adapters: A
         rows = {r.job: (r.status, r.message) for r in conn.execute(sa.select(job_events))}
     assert rows["boom"][0] == "failed" and "ZeroDivisionError" in rows["boom"][1]
     assert rows["fine"] == ("succeeded", "ok")
+
+
+def test_a_worker_that_lost_its_lock_stops_itself(adapters: Adapters) -> None:
+    """A stalled worker kept scheduling after a second one took its lock over (the heartbeat updated
+    WHERE owner = me and never checked that a row changed) (issue 14)."""
+    from console import worker
+
+    paused = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    acquire_lock(adapters, "stalled:1", paused)  # its last beat, then it froze
+    runtime = worker._Runtime(adapters, FrozenClock(SATURDAY), "stalled:1", None)  # type: ignore[arg-type]
+    worker._runtime = runtime
+    try:
+        acquire_lock(adapters, "second:2", dt.datetime.now(dt.UTC))  # stale: taken over
+        worker.heartbeat()  # the stalled one wakes up and beats
+    finally:
+        worker._runtime = None
+    assert runtime.stop.is_set()
+    assert worker_status(adapters).owner == "second:2"  # its lock stays with the second
+    fresh = worker._Runtime(adapters, FrozenClock(SATURDAY), "second:2", None)  # type: ignore[arg-type]
+    worker._runtime = fresh
+    try:
+        worker.heartbeat()
+    finally:
+        worker._runtime = None
+    assert not fresh.stop.is_set()
