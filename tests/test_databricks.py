@@ -384,3 +384,30 @@ def test_a_read_of_30_business_days_lists_its_windows_side_by_side(env: SimpleNa
     assert len(calls) >= 2  # one per window
     started = sorted(at for at, _, _ in calls)
     assert started[-1] - started[0] < 0.6  # all sent before the first (0.6 s) answer came back: side by side
+
+
+def test_a_request_left_running_by_a_dead_process_does_not_block_the_date(env: SimpleNamespace) -> None:
+    """A Databricks request is written "running" before its API call; if the UI process died there it stayed
+    running forever, and every action on that date was refused (issue 14). Past its action budget it is ended
+    as failed (audited), and a non-console error during the call no longer leaves it running either."""
+
+    from console.store import action_requests
+
+    request_id, _ = env.engine._claim_request("repair", "eng@example.com", "repair:1:dead", DAY, 1, [],
+                                              status="running")
+    assert [r["id"] for r in env.engine.open_requests(DAY)] == [request_id]  # within its budget: in flight
+    with env.engine.store.begin() as conn:
+        conn.execute(action_requests.update().where(action_requests.c.id == request_id).values(
+            requested_at=dt.datetime.now(dt.UTC) - env.engine.stale_running - dt.timedelta(seconds=1)))
+    assert env.engine.open_requests(DAY) == []
+    ended = env.engine.request_status(request_id)
+    assert ended["status"] == "failed" and "stopped before it answered" in ended["message"]
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise KeyError("not a console error")
+
+    env.engine._repair = boom
+    run_id = failed_run(env)
+    with pytest.raises(KeyError):
+        env.engine.submit("repair", "eng@example.com", "repair:2:boom", business_date=DAY, run_id=run_id)
+    assert env.engine.open_requests(DAY) == []  # ended as failed, not left running

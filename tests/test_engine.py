@@ -133,6 +133,29 @@ def test_run_now_twice_and_the_0600_trigger_on_one_date_make_one_run(env) -> Non
         assert status["status"] == "done" and status["run_id"] == scheduled.run_id, status
 
 
+def test_a_request_not_picked_up_within_its_ttl_is_refused_and_audited(env) -> None:
+    """A "Run now" clicked while the worker was down ran whenever the worker came back, maybe after the 08:30
+    upload (issue 14): past REQUEST_TTL it is expired, audited, and never carried out."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from console.store import action_requests, audit_log
+
+    made = env.engine.submit("trigger", "ops@example.com", "trigger:2026-11-24:late", business_date=DAY)
+    with env.engine.store.begin() as conn:  # the worker was down for 11 minutes
+        conn.execute(action_requests.update().where(action_requests.c.id == made.request_id).values(
+            requested_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=11)))
+    assert env.engine.process_requests() == 0
+    status = env.engine.request_status(made.request_id)
+    assert status["status"] == "expired" and "within 10 minutes" in status["message"]
+    assert env.engine.run_for_date(DAY) is None  # nothing ran
+    assert env.engine.open_requests(DAY) == []  # the date is free for a new request
+    with env.engine.store.connect() as conn:
+        audited = conn.execute(sa.select(audit_log.c.action, audit_log.c.outcome, audit_log.c.request_id)).all()
+    assert [tuple(a) for a in audited] == [("trigger", "expired", made.request_id)]
+
+
 def test_cancel_stops_new_tasks_from_starting(env) -> None:
     env.plan(bi_2482={"sleep": 1.0})
     run = env.engine.trigger(DAY, "test")

@@ -15,7 +15,11 @@ import sqlalchemy as sa
 
 from console.errors import NotFound
 from console.model import ActionResult
-from console.store import StateStore, action_requests
+from console.store import StateStore, action_requests, audit_log
+
+# A request not picked up this long after it was made is not carried out: a "Run now" clicked while the worker
+# was down ran whenever the worker came back, possibly after the 08:30 upload, without the upload question.
+REQUEST_TTL = dt.timedelta(minutes=10)
 
 
 def _now() -> dt.datetime:
@@ -27,13 +31,47 @@ class ActionRequestLog:
 
     store: StateStore
     reads: int
+    # A request still "running" this long after it was made was left by a process that died mid-call (the
+    # Databricks engine sets it from its action budget); None: the engine's own recovery handles it.
+    stale_running: dt.timedelta | None = None
 
     def _read(self) -> Any:
         self.reads += 1
         return self.store.connect()
 
+    def expire_requests(self, now: dt.datetime | None = None) -> int:
+        """End the requests nobody will carry out: pending past ``REQUEST_TTL`` (expired) and, where the engine
+        says, running past ``stale_running`` (failed); each is audited. Returns how many were ended."""
+        now = now or _now()
+        ended = 0
+        with self.store.begin() as conn:
+            rules = [("pending", REQUEST_TTL, "expired",
+                      "Not carried out: nothing picked it up within {minutes} minutes (the worker was not running). "
+                      "Look at the date again and request it anew.")]
+            if self.stale_running is not None:
+                rules.append(("running", self.stale_running, "failed",
+                              "Left unfinished: the process carrying it out stopped before it answered (no answer "
+                              "within {minutes} minutes). Look at the run before requesting it again."))
+            for status, age, outcome, words in rules:
+                rows = conn.execute(sa.select(action_requests).where(
+                    action_requests.c.status == status, action_requests.c.requested_at < now - age)).all()
+                message = words.format(minutes=int(age.total_seconds() // 60))
+                for row in rows:
+                    changed = conn.execute(action_requests.update().where(
+                        action_requests.c.id == row.id, action_requests.c.status == status).values(
+                        status=outcome, message=message, finished_at=now)).rowcount
+                    if changed:
+                        ended += 1
+                        conn.execute(audit_log.insert().values(
+                            at=now, actor="console", role="system", action=row.kind, outcome=outcome,
+                            business_date=row.business_date, run_id=row.run_id, target=row.task_keys,
+                            request_id=row.id, detail=json.dumps({"message": message,
+                                                                  "requested_by": row.requested_by})))
+        return ended
+
     def open_requests(self, day: dt.date) -> list[dict[str, Any]]:
-        """Action requests for ``day`` that are not finished (pending or running)."""
+        """Action requests for ``day`` that are not finished (pending or running); stale ones are ended first."""
+        self.expire_requests()
         with self._read() as conn:
             rows = conn.execute(sa.select(action_requests).where(
                 action_requests.c.business_date == day, action_requests.c.status.in_(("pending", "running")))

@@ -187,6 +187,8 @@ class DatabricksEngine(ActionRequestLog):
         self._building: dict[str, cf.Future[WorkspaceClient]] = {}
         self._builder = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="databricks-connect")
         self._waited_first = False  # whether a read has waited FIRST_CONNECT_SECONDS for the client
+        # a request still "running" after its action budget (and a minute) was left by a process that died
+        self.stale_running = dt.timedelta(seconds=settings.action_budget_seconds + 60)
         self._clock = BudgetClock()
         self._lock = threading.Lock()
         self._job_id: int | None = settings.job_id or None
@@ -522,6 +524,9 @@ class DatabricksEngine(ActionRequestLog):
         except ConsoleError as exc:
             self._finish_request(request_id, "failed", str(exc), run_id)
             return ActionResult(False, f"Databricks refused or did not answer: {exc.message}", request_id, run_id)
+        except BaseException as exc:  # not ours (a bug, an interrupt): never leave the request "running"
+            self._finish_request(request_id, "failed", f"{type(exc).__name__}: {exc}", run_id)
+            raise
         self._finish_request(request_id, "done", message, run_id)
         return ActionResult(True, message, request_id, run_id)
 

@@ -163,6 +163,7 @@ class LocalEngine(ActionRequestLog):
     def process_requests(self, background: Callable[[Callable[[], None]], object] | None = None) -> int:
         """Claim pending requests and carry them out; long work goes to ``background`` if given."""
         handled = 0
+        self.expire_requests()  # a request older than its TTL is refused (audited), never carried out late
         while True:
             with self.store.begin() as conn:
                 row = conn.execute(sa.select(action_requests).where(action_requests.c.status == "pending")
