@@ -254,8 +254,9 @@ def catch_up() -> None:
     if not is_business_day(day):
         return
     schedules = rt.adapters.settings.schedules
-    if now >= at_et(day, schedules["workflow"]) and rt.adapters.engine.run_for_date(day) is None:
-        trigger_workflow()
+    run = rt.adapters.engine.run_for_date(day) if now >= at_et(day, schedules["workflow"]) else None
+    if now >= at_et(day, schedules["workflow"]) and (run is None or run.life_cycle_state == "PENDING"):
+        trigger_workflow()  # none yet, or today's run triggered before a crash and never started
     if rt.adapters.is_demo:
         if now >= at_et(day, schedules["genesys_upload"]) and not demo.uploaded(rt.adapters, day):
             genesys_upload()
@@ -322,7 +323,7 @@ def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.E
     pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="action")
     stop = stop or threading.Event()
     _runtime = _Runtime(adapters, clock, owner, pool, stop)
-    recovered = adapters.engine.recover_orphans()
+    recovered = adapters.engine.recover_orphans(today=clock.now().astimezone(ET).date())
     if recovered:
         logger.warning("marked %d run(s) left running by a stopped worker as failed: %s", len(recovered), recovered)
     scheduler = build_scheduler(adapters, blocking=False)

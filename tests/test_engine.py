@@ -156,6 +156,33 @@ def test_a_request_not_picked_up_within_its_ttl_is_refused_and_audited(env) -> N
     assert [tuple(a) for a in audited] == [("trigger", "expired", made.request_id)]
 
 
+def test_recovery_leaves_a_live_cli_run_alone_and_ends_a_past_run_that_never_started(env) -> None:
+    """recover_orphans marked every RUNNING run failed without asking whether its executor was alive (a
+    run-workflow from the CLI was killed too), and PENDING orphans stayed for ever (issue 14)."""
+    import datetime as dt
+    import socket
+
+    from console.store import runs
+
+    live = env.engine.trigger(DAY, "cli")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with env.engine.store.begin() as conn:  # a run-workflow in another live process on this machine
+            conn.execute(runs.update().where(runs.c.run_id == live.run_id).values(
+                life_cycle_state="RUNNING", executor=f"{socket.gethostname()}:{sleeper.pid}"))
+        stale = env.engine.trigger(DAY - dt.timedelta(days=1), "scheduler")  # Monday's, never started
+        today = env.engine.trigger(DAY + dt.timedelta(days=1), "scheduler")  # today's, for the catch-up
+        assert env.engine.recover_orphans(today=DAY + dt.timedelta(days=1)) == []
+        assert env.engine.get_run(live.run_id).life_cycle_state == "RUNNING"
+        never = env.engine.get_run(stale.run_id)
+        assert never.state == TaskState.FAILED and "never started" in never.state_message
+        assert env.engine.get_run(today.run_id).life_cycle_state == "PENDING"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert env.engine.recover_orphans() == [live.run_id]  # its process is gone now
+
+
 def test_cancel_stops_new_tasks_from_starting(env) -> None:
     env.plan(bi_2482={"sleep": 1.0})
     run = env.engine.trigger(DAY, "test")

@@ -571,8 +571,8 @@ class DatabricksEngine(ActionRequestLog):
         """Nothing to do: in production an action is carried out by the API when it is submitted."""
         return 0
 
-    def recover_orphans(self) -> list[int]:
-        return []
+    def recover_orphans(self, today: dt.date | None = None) -> list[int]:
+        return []  # Databricks runs its own runs
 
     # ---------------------------------------------------------------- CLI / worker
     def trigger(self, business_date: dt.date, requested_by: str, trigger: str = "SCHEDULE", rerun: bool = False,

@@ -44,6 +44,21 @@ def executor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _alive(executor: str | None) -> bool:
+    """Whether ``executor`` (``host:pid``) is another live process on this machine; another machine's cannot
+    be asked, and this process's own runs at start-up are left from before."""
+    host, _, pid = (executor or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
 def _task_run(row: Any) -> TaskRun:
     return TaskRun(
         task_key=row.task_key,
@@ -297,13 +312,26 @@ class LocalEngine(ActionRequestLog):
                 life_cycle_state="TERMINATING", state_message=f"Cancel requested by {requested_by}."))
         return f"Run {run_id} is stopping: running tasks finish their attempt, nothing new starts."
 
-    def recover_orphans(self) -> list[int]:
-        """Runs left RUNNING by a killed worker: mark them and their running tasks failed."""
+    def recover_orphans(self, today: dt.date | None = None) -> list[int]:
+        """Runs left RUNNING by a killed worker: mark them and their running tasks failed. A run whose executor
+        is a live process on this machine (``run-workflow`` from the CLI) is left alone; a run of a past date
+        still PENDING (triggered, never started) is marked failed; today's is left for the catch-up."""
         now = _now()
         message = "The worker stopped while this was running. Repair the run to rerun the unfinished tasks."
+        never = "Triggered but never started: the worker stopped before it ran. Run the date again."
         with self.store.begin() as conn:
-            ids = [r.run_id for r in conn.execute(sa.select(runs.c.run_id).where(
-                runs.c.life_cycle_state.in_(("RUNNING", "TERMINATING"))))]
+            ids = [r.run_id for r in conn.execute(sa.select(runs.c.run_id, runs.c.executor).where(
+                runs.c.life_cycle_state.in_(("RUNNING", "TERMINATING")))) if not _alive(r.executor)]
+            stuck = [r.run_id for r in conn.execute(sa.select(runs.c.run_id).where(
+                runs.c.life_cycle_state == "PENDING", runs.c.business_date < (today or dt.date.max)))]
+            for run_id in stuck:
+                conn.execute(task_runs.update().where(task_runs.c.run_id == run_id,
+                                                      task_runs.c.life_cycle_state == "PENDING")
+                             .values(life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=now,
+                                     error_message=never))
+                conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.life_cycle_state == "PENDING")
+                             .values(life_cycle_state="INTERNAL_ERROR", result_state="FAILED", end_time=now,
+                                     state_message=never))
             for run_id in ids:
                 conn.execute(task_runs.update().where(task_runs.c.run_id == run_id,
                                                       task_runs.c.life_cycle_state.in_(("RUNNING", "PENDING")))

@@ -130,8 +130,9 @@ class Engine(Protocol):
         """Carry out (local) or wait for (Databricks) ``run_id`` until it is terminal."""
         ...
 
-    def recover_orphans(self) -> list[int]:
-        """After a worker restart: runs left running by a stopped worker, marked failed; their ids."""
+    def recover_orphans(self, today: dt.date | None = None) -> list[int]:
+        """After a worker restart: runs left running by a stopped worker, marked failed; their ids (a run of a
+        date before ``today`` that never started is marked failed too)."""
         ...
 
 
