@@ -121,6 +121,16 @@ def _job_definition(path: Path, doc: Any) -> tuple[str, dict[str, Any]]:
     return str(name), job
 
 
+def _integer(path: Path, key: str, raw: dict[str, Any], field: str, low: int, expected: str) -> int:
+    """A whole number of the task ``key``, as the Jobs API takes it ("one" gave "unexpected ValueError")."""
+    value = raw.get(field, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{path}: task '{key}': {field} must be a whole number, {expected} (got {value!r}).")
+    return value
+
+
 def load_workflow(path: Path | str, check_code: bool = True, tasks_package: str = TASKS_PACKAGE) -> WorkflowSpec:
     """Load and validate a job spec: duplicate keys, unknown ``depends_on``, cycles and missing task code."""
     path = Path(path)
@@ -159,9 +169,9 @@ def load_workflow(path: Path | str, check_code: bool = True, tasks_package: str 
             module=f"{tasks_package}.{module_name}",
             depends_on=depends_on,
             run_if=run_if,
-            max_retries=int(raw.get("max_retries", 0) or 0),
-            min_retry_interval_millis=int(raw.get("min_retry_interval_millis", 0) or 0),
-            timeout_seconds=int(raw.get("timeout_seconds", 0) or 0),
+            max_retries=_integer(path, key, raw, "max_retries", -1, "-1 (retry until it succeeds) or more"),
+            min_retry_interval_millis=_integer(path, key, raw, "min_retry_interval_millis", 0, "0 or more"),
+            timeout_seconds=_integer(path, key, raw, "timeout_seconds", 0, "0 (no limit) or more"),
             description=str(raw.get("description", "")),
         ))
 

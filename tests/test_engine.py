@@ -183,6 +183,45 @@ def test_recovery_leaves_a_live_cli_run_alone_and_ends_a_past_run_that_never_sta
     assert env.engine.recover_orphans() == [live.run_id]  # its process is gone now
 
 
+def _with_task(env, short: str, **fields) -> None:
+    """The engine's spec with ``fields`` set on one task, written to a job file and loaded as the console does."""
+    import yaml
+
+    from console.settings import ROOT
+    from console.workflow import load_workflow
+
+    doc = yaml.safe_load((ROOT / "jobs" / "outbound_lists.job.yml").read_text())
+    for task in doc["resources"]["jobs"]["outbound_lists"]["tasks"]:
+        if task["task_key"].startswith(short) or f"_{short}_" in task["task_key"]:
+            task.update(fields)
+    path = env.tmp / "job.yml"
+    path.write_text(yaml.safe_dump(doc))
+    env.engine.spec = load_workflow(path, tasks_package="enginetasks")
+
+
+def test_a_task_past_its_timeout_is_timed_out_and_not_retried(env) -> None:
+    """The local engine ignored a task's timeout_seconds (issue 14)."""
+    _with_task(env, "BI-2482", timeout_seconds=1, max_retries=2)
+    env.plan(bi_2482={"sleep": 4})
+    run = env.engine.trigger(DAY, "test")
+    run = env.engine.execute(run.run_id)
+    attempts = [a for a in run.attempts if a.task_key.startswith("BI-2482")]
+    assert [a.result_state for a in attempts] == ["TIMEDOUT"]  # a timeout is not retried
+    assert "Timed out after 1 s (timeout_seconds)" in (attempts[0].error_message or "")
+    assert run.state == TaskState.FAILED
+    assert all(t.state == TaskState.UPSTREAM_FAILED for t in run.tasks if not t.task_key.startswith("BI-2482"))
+
+
+def test_max_retries_minus_one_retries_until_it_succeeds(env) -> None:
+    """max_retries: -1 (Databricks: retry indefinitely) never ran the task at all (issue 14)."""
+    _with_task(env, "BI-2482", max_retries=-1)
+    env.plan(bi_2482={"fail_times": 3})
+    run = env.engine.execute(env.engine.trigger(DAY, "test").run_id)
+    attempts = [a for a in run.attempts if a.task_key.startswith("BI-2482")]
+    assert [a.result_state for a in attempts] == ["FAILED", "FAILED", "FAILED", "SUCCESS"]
+    assert run.state == TaskState.SUCCEEDED
+
+
 def test_cancel_stops_new_tasks_from_starting(env) -> None:
     env.plan(bi_2482={"sleep": 1.0})
     run = env.engine.trigger(DAY, "test")

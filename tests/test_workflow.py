@@ -61,6 +61,11 @@ def _write(tmp_path: Path, mutate) -> Path:
     (lambda t: t.append(dict(t[4])), "defined twice"),
     (lambda t: t[5]["python_wheel_task"]["named_parameters"].update(task="no_such_task"), "no code at"),
     (lambda t: t[2].update(run_if="SOMETIMES"), "run_if"),
+    # issue 14: "one" gave "unexpected ValueError"; -2 and a negative timeout mean nothing to the Jobs API
+    (lambda t: t[0].update(max_retries="one"), "max_retries must be a whole number, -1 (retry until it succeeds)"),
+    (lambda t: t[0].update(max_retries=-2), "got -2"),
+    (lambda t: t[1].update(timeout_seconds=-5), "timeout_seconds must be a whole number, 0 (no limit) or more"),
+    (lambda t: t[1].update(min_retry_interval_millis=1.5), "min_retry_interval_millis must be a whole number"),
 ])
 def test_a_broken_spec_names_the_file_and_the_problem(tmp_path: Path, mutate, words: str) -> None:
     path = _write(tmp_path, mutate)

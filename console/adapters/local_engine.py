@@ -40,6 +40,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _TimedOut(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"timed out after {limit} s")
+        self.limit = limit
+
+
 def executor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -411,15 +417,20 @@ class LocalEngine(ActionRequestLog):
                 result_state=result, start_time=None, end_time=now, error_message=message))
 
     def _attempts(self, run: Run, key: str, first_attempt: int, repair_id: int | None) -> str:
+        """The attempts of one task: ``max_retries`` retries after a failure (-1: until it succeeds or the run
+        is canceled; it never ran at all before), none after a timeout (as on Databricks without
+        ``retry_on_timeout``)."""
         spec = self.spec.task(key)
-        attempt = first_attempt
-        for remaining in range(spec.max_retries, -1, -1):
+        attempt, retries = first_attempt, 0
+        while True:
             result = self._attempt(run, key, attempt, repair_id)
-            if result == "SUCCESS" or remaining == 0 or self._cancel_requested(run.run_id):
+            if result in ("SUCCESS", "TIMEDOUT") or self._cancel_requested(run.run_id):
                 return result
+            if 0 <= spec.max_retries <= retries:
+                return result
+            retries += 1
             time.sleep(spec.min_retry_interval_millis / 1000 * self.retry_interval_scale)
             attempt += 1
-        return "FAILED"
 
     def _attempt(self, run: Run, key: str, attempt: int, repair_id: int | None) -> str:
         started = _now()
@@ -437,8 +448,13 @@ class LocalEngine(ActionRequestLog):
             with self.warehouse.session() as session:
                 ctx = self.context_factory(session, run.business_date, key, run.run_id)
                 setup = time.perf_counter() - t0
-                output = module.run(ctx)
+                output = self._within(self.spec.task(key).timeout_seconds, lambda: module.run(ctx), session)
             values = {"result_state": "SUCCESS", "output": json.dumps(output, default=str) if output else None}
+        except _TimedOut as exc:
+            logger.warning("task %s of run %s attempt %s timed out after %s s", key, run.run_id, attempt, exc.limit)
+            values = {"result_state": "TIMEDOUT",
+                      "error_message": f"Timed out after {exc.limit} s (timeout_seconds); its warehouse queries "
+                                       "were canceled."}
         except Exception as exc:
             logger.warning("task %s of run %s attempt %s failed: %s", key, run.run_id, attempt, exc)
             values = {"result_state": "FAILED", "error_message": f"{type(exc).__name__}: {exc}"[:2000],
@@ -449,6 +465,27 @@ class LocalEngine(ActionRequestLog):
                 life_cycle_state="TERMINATED", end_time=_now(), setup_seconds=round(setup, 3),
                 execution_seconds=round(total - setup, 3), **values))
         return str(values["result_state"])
+
+    @staticmethod
+    def _within(limit: int, body: Callable[[], Any], session: Any) -> Any:
+        """``body()``, or ``_TimedOut`` after ``timeout_seconds`` (0: no limit). Python cannot stop a thread: the
+        task's running warehouse queries are canceled (``session.cancel_all``) and the attempt is TIMEDOUT."""
+        if not limit:
+            return body()
+        pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-attempt")
+        future = pool.submit(body)
+        try:
+            return future.result(timeout=limit)
+        except cf.TimeoutError:
+            cancel = getattr(session, "cancel_all", None)
+            if callable(cancel):
+                try:
+                    cancel()
+                except Exception:  # the session may be gone with the warehouse: the timeout stands
+                    logger.warning("canceling the queries of a timed-out task failed", exc_info=True)
+            raise _TimedOut(limit) from None
+        finally:
+            pool.shutdown(wait=False)
 
     def _finish_run(self, run_id: int) -> Run:
         run = self.get_run(run_id)
