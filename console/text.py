@@ -14,15 +14,19 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# Every ASCII punctuation character CommonMark lets a backslash escape, plus the dollar of Streamlit's LaTeX.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:\"'=^])")
+# What makes Markdown more than text here: links and images ([...](...), <...>), HTML, code, Streamlit's LaTeX
+# ($) and tables (|). Emphasis is left alone (cosmetic); so are ":" "(" "." so that the source stays readable.
+_MARKDOWN = re.compile(r"([\\`\[\]<>$|])")
+# Bare addresses that GitHub-flavoured Markdown turns into links by itself.
+_AUTOLINK = re.compile(r"(?i)(://|\bwww\.)")
 # OWASP's list of characters that start a formula in Excel, LibreOffice and Google Sheets.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def plain(text: object) -> str:
-    """``text`` as literal characters inside Markdown: no link, image, emphasis, HTML or line structure."""
-    return _MARKDOWN.sub(r"\\\1", str(text if text is not None else "")).replace("\n", " ")
+    """``text`` as literal characters inside Markdown: no link, image, HTML, code, formula or line break."""
+    escaped = _MARKDOWN.sub(r"\\\1", str(text if text is not None else "")).replace("\n", " ")
+    return _AUTOLINK.sub(lambda m: m.group(1).replace("/", "\\/").replace(".", "\\."), escaped)
 
 
 def csv_cell(value: Any) -> Any:

@@ -253,10 +253,12 @@ def test_the_day_report_and_csv_exports_carry_no_formula_and_list_the_days_alert
 
 
 @pytest.mark.parametrize(("text", "shown"), [
-    ("see [the runbook](https://evil.example/x)", r"see \[the runbook\]\(https\://evil\.example/x\)"),
-    ("![pixel](https://evil.example/p.png)", r"\!\[pixel\]\(https\://evil\.example/p\.png\)"),
-    ("**bold** _it_ <b>x</b>", r"\*\*bold\*\* \_it\_ \<b\>x\</b\>"),
+    ("see [the runbook](https://evil.example/x)", r"see \[the runbook\](https:\/\/evil.example/x)"),
+    ("![pixel](https://evil.example/p.png)", r"!\[pixel\](https:\/\/evil.example/p.png)"),
+    ("<b>x</b> `code` | cell", r"\<b\>x\</b\> \`code\` \| cell"),
     ("two\nlines $x$", r"two lines \$x\$"),
+    ("visit www.evil.example", r"visit www\.evil.example"),
+    ("Expected at 06:38 ET (at worst 06:43).", "Expected at 06:38 ET (at worst 06:43)."),  # readable as it was
 ])
 def test_untrusted_text_is_plain_in_markdown(text: str, shown: str) -> None:
     from console.text import csv_cell, plain

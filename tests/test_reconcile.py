@@ -349,11 +349,12 @@ def test_cli_reconcile_and_status_json(history: History, monkeypatch: pytest.Mon
 
     for key, value in history.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("USER", "cli-tester")
+    monkeypatch.setenv("USER", "cli-tester")  # not an identity: the embedded stack's CLI is its local user
+    monkeypatch.delenv("CONSOLE_CLI_USER", raising=False)
     day = history.day
     assert main(["reconcile", "--date", day.isoformat(), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["requested_by"] == "cli-tester" and out["match_rate"] == 1.0
+    assert out["requested_by"] == "local-admin" and out["match_rate"] == 1.0
     assert {c["name"] for c in out["checks"] if c["status"] == "fail"} == set()
     assert main(["status", "--date", day.isoformat(), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
