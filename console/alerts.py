@@ -417,11 +417,12 @@ def to_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date | None = None,
-              status: DayStatus | None = None, only: set[str] | None = None) -> dict[str, int]:
-    """One evaluation: the day's conditions → alerts and outbox, the digest when due, then delivery.
+              status: DayStatus | None = None, only: set[str] | None = None, deliver: bool = True) -> dict[str, int]:
+    """One evaluation: the day's conditions → alerts and outbox, the digest when due, then (``deliver``)
+    delivery.
 
     The worker runs it every few minutes and after each milestone; the UI runs it for ``worker_down`` only
-    (``only``), since a worker that is down cannot report itself.
+    (``only``), since a worker that is down cannot report itself, and delivers off the page's thread.
     """
 
     now = now or dt.datetime.now(dt.UTC)
@@ -431,5 +432,6 @@ def run_cycle(adapters: Adapters, now: dt.datetime | None = None, day: dt.date |
     counts = sync(adapters, day, found, now, rules=only)
     if only is None and now >= at_et(day, adapters.settings.alerts["digest_time"]):
         counts["digest"] = int(digest(adapters, day, now))
-    counts.update(notify.deliver(adapters, now))
+    if deliver:
+        counts.update(notify.deliver(adapters, now))
     return counts

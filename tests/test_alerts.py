@@ -465,3 +465,73 @@ def test_a_watchdog_cycle_keeps_and_then_resolves_the_error_of_its_own_rule(env,
 def test_every_rule_has_a_title_a_page_and_a_runbook_entry_and_settings_accept_it() -> None:
     assert set(alerts.RULES) | {alerts.CONSOLE_ERROR} == set(ALERT_RULES)
     assert set(alerts.RULE_TITLES) == set(alerts.PAGES) == set(RUNBOOK) == set(ALERT_RULES)
+
+
+def _queue(store, count: int, now: dt.datetime, attempts: int = 0) -> None:
+    with store.begin() as conn:
+        for n in range(count):
+            conn.execute(outbox.insert().values(
+                dedupe=f"fault:{n}:email", channel="email", recipients="oncall@example.com",
+                subject=f"fault {n}", body="body", alert_id=None, created_at=now, attempts=attempts,
+                next_attempt_at=now, last_error=""))
+
+
+def test_a_silent_smtp_server_holds_one_cycle_for_its_budget_and_each_mail_goes_once_after(
+        tmp_path, monkeypatch) -> None:
+    """Serially, a new connection per row and 20 s per socket operation, with no budget: a silent SMTP server
+    held a cycle (and Home's watchdog) for 50 × 20 s (issue 14). Now one cycle starts no send after its
+    budget; when the server answers again, the 50 mails go once each."""
+    import socket as socket_module
+
+    from aiosmtpd.controller import Controller
+
+    monkeypatch.setattr(notify, "SOCKET_SECONDS", 0.3)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    silent = socket_module.socket()  # accepts connections and never says a word (a hung server)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    port = silent.getsockname()[1]
+    adapters = SimpleNamespace(settings=configured(port), store=store)
+    now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+    _queue(store, 50, now)
+    try:
+        counts = notify.deliver(adapters, now, budget_seconds=1.0)
+    finally:
+        silent.close()
+    assert 1 <= counts["failed"] <= 5 and counts["failed"] + counts["deferred"] == 50, counts
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        later = now + dt.timedelta(hours=1)
+        first = notify.deliver(adapters, later)
+        second = notify.deliver(adapters, later + dt.timedelta(hours=1))
+    finally:
+        controller.stop()
+    assert first == {"sent": 50, "failed": 0} and second == {"sent": 0, "failed": 0}
+    assert sorted(m["Subject"] for m in box.messages) == sorted(f"fault {n}" for n in range(50))
+
+
+def test_a_row_that_keeps_failing_is_given_up_with_the_reason(tmp_path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    adapters = SimpleNamespace(settings=configured(free_port()), store=store)  # nothing listens
+    now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+    _queue(store, 1, now, attempts=notify.MAX_ATTEMPTS - 1)
+    assert notify.deliver(adapters, now) == {"sent": 0, "failed": 1, "gave_up": 1}
+    with store.connect() as conn:
+        row = conn.execute(sa.select(outbox)).one()
+    assert row.sent_at is None and row.attempts == notify.MAX_ATTEMPTS
+    assert row.last_error.startswith(f"gave up after {notify.MAX_ATTEMPTS} attempts: ConnectionRefusedError")
+    assert notify.deliver(adapters, now + dt.timedelta(days=30)) == {"sent": 0, "failed": 0}  # never again
+
+
+def test_homes_watchdog_never_delivers_on_the_pages_thread(env, monkeypatch) -> None:
+    """Home's watchdog called delivery: with SMTP down a viewer's page blocked for minutes (issue 14)."""
+    called = []
+    monkeypatch.setattr(notify, "deliver", lambda *a, **k: called.append(a) or {"sent": 0, "failed": 0})
+    moment = at_et(DAY, "07:00")
+    counts = alerts.run_cycle(env.adapters, moment, DAY, status_at(env, moment, worker_alive=False),
+                              only={"worker_down"}, deliver=False)
+    assert counts["opened"] == 1 and called == []
+    alerts.run_cycle(env.adapters, moment, DAY, status_at(env, moment, worker_alive=False), only={"worker_down"})
+    assert len(called) == 1  # the worker's cycle delivers

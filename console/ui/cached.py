@@ -9,16 +9,20 @@ person's action ``after_action()`` drops the entries that action changes.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import time
 from typing import Any
 
 import streamlit as st
 
-from console import alerts, facts, runbook
+from console import alerts, facts, notify, runbook
 from console.adapters.protocols import Adapters
 from console.facts import DayReads, WorkerStatus, keep_last_known, read_day, read_history, worker_status
 from console.model import Run
 from console.status import DayStatus, day_status
+
+logger = logging.getLogger(__name__)
 
 DAY_TTL = 30  # seconds: as long as Home's refresh period, so N viewers cause the reads of one (bench_pages)
 HISTORY_TTL = 300  # durations of past days change only when a past day is rerun
@@ -119,9 +123,26 @@ def watchdog(adapters: Adapters, status: DayStatus) -> None:
     if status.worker is None or status.worker.alive or time.monotonic() - _WATCHED.get(stack, -1e9) < 60:
         return
     _WATCHED[stack] = time.monotonic()
-    alerts.run_cycle(adapters, status.now, status.business_date, status, only={"worker_down"})
+    alerts.run_cycle(adapters, status.now, status.business_date, status, only={"worker_down"}, deliver=False)
     _open_alerts.clear()
     _alert_rows.clear()
+    # Delivery never holds a page: with SMTP down a viewer's Home waited minutes on it. One background send at
+    # a time per server process, with a short budget.
+    if _DELIVERING.acquire(blocking=False):
+        threading.Thread(target=_deliver_in_background, args=(adapters,), daemon=True,
+                         name="watchdog-delivery").start()
+
+
+_DELIVERING = threading.Lock()
+
+
+def _deliver_in_background(adapters: Adapters) -> None:
+    try:
+        notify.deliver(adapters, budget_seconds=15)
+    except Exception:
+        logger.exception("delivering the watchdog's alert failed")
+    finally:
+        _DELIVERING.release()
 
 
 def after_action() -> None:
