@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from console import logs
 from console.auth import check_ui, cli_user
 from console.clock import SystemClock, business_date
 from console.errors import ConsoleError, InvalidRequest
@@ -30,11 +31,7 @@ logger = logging.getLogger("console")
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("snowflake", "fakesnow", "fakesnow.server", "uvicorn", "apscheduler.executors",
-                  "apscheduler.scheduler", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(verbose)
 
 
 def _date(text: str) -> dt.date:

@@ -72,6 +72,7 @@ class Settings:
     timezone: str
     data_dir: Path
     ui_port: int
+    metrics_port: int
     console_url: str
     warehouse_host: str
     warehouse_port: int
@@ -283,6 +284,8 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         mode=r.text("console", "mode", ("auto", "embedded", "production")),
         timezone=timezone,
         data_dir=data_dir,
+        metrics_port=int(os.environ["CONSOLE_METRICS_PORT"]) if os.environ.get("CONSOLE_METRICS_PORT", "").isdigit()
+        else r.integer("console", "metrics_port", 0, 65535),
         ui_port=int(os.environ["CONSOLE_UI_PORT"]) if os.environ.get("CONSOLE_UI_PORT")
         else r.integer("console", "ui_port", 1024, 65535),
         console_url=r.text("console", "console_url"),

@@ -22,7 +22,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from console import alerts, demo, pipeline_data
+from console import alerts, demo, metrics, pipeline_data
 from console.adapters.local_engine import executor_id
 from console.adapters.protocols import Adapters
 from console.clock import ET, Clock, SystemClock, at_et, business_date, hhmm, is_business_day
@@ -328,6 +328,15 @@ def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.E
         logger.warning("marked %d run(s) left running by a stopped worker as failed: %s", len(recovered), recovered)
     scheduler = build_scheduler(adapters, blocking=False)
     scheduler.start()
+    exporter = None
+    if adapters.settings.metrics_port:
+        try:
+            exporter = metrics.serve(adapters, adapters.settings.metrics_port)
+            logger.info("health and metrics on http://127.0.0.1:%d/healthz and /metrics",
+                        adapters.settings.metrics_port)
+        except OSError as exc:  # the port is taken: the worker still works, without its metrics
+            logger.warning("health and metrics not served on 127.0.0.1:%d: %s (set [console] metrics_port)",
+                           adapters.settings.metrics_port, exc)
     logger.info("worker %s started (mode %s, business date %s)", owner, adapters.mode,
                 business_date(clock.now()))
     if threading.current_thread() is threading.main_thread():
@@ -339,6 +348,8 @@ def run_worker(adapters: Adapters, clock: Clock | None = None, stop: threading.E
             pass
     finally:
         logger.info("worker stopping")
+        if exporter is not None:
+            exporter.shutdown()
         scheduler.shutdown(wait=False)
         pool.shutdown(wait=True, cancel_futures=True)
         release_lock(adapters, owner)

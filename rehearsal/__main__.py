@@ -86,6 +86,7 @@ def _up(work: Path, seed_days: int) -> int:
                   f"  Databricks workspace: {r.emulator.host} (token {r.emulator.token}), job {r.job_id}\n"
                   f"  move the clock: curl -H 'Authorization: Bearer {r.emulator.token}' -d "
                   f"'{{\"advance_seconds\": 600}}' {r.emulator.host}/rehearsal/clock\n"
+                  f"  worker health and metrics: {r.metrics_url}/healthz, {r.metrics_url}/metrics\n"
                   f"  PostgreSQL: {r.url()}\n  settings: {r.settings_file}\nCtrl-C stops everything.", flush=True)
             while True:
                 time.sleep(1)

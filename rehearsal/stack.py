@@ -205,6 +205,7 @@ class Rehearsal:
     env: dict[str, str]  # a production console's environment: CLI commands run with it
     warehouse_port: int
     warehouse_settings: Path  # the embedded settings of the warehouse's own process (the upstream systems' side)
+    metrics_url: str
     sftp_inbox: Path
     job_id: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -395,12 +396,13 @@ def rehearsal(work: Path, start: dt.datetime = START, seed_days: int = 20, accou
 
             # the console's settings and secrets: production, explicit
             ui_ports = [free_port() for _ in range(uis)]
+            metrics_port = free_port()
             ui_urls = [f"http://127.0.0.1:{port}" for port in ui_ports]
             console_dir = work / "console"
             console_dir.mkdir(exist_ok=True)
             text = set_keys(text, {
                 ("console", "mode"): "production", ("console", "data_dir"): str(console_dir),
-                ("console", "console_url"): ui_urls[0],
+                ("console", "console_url"): ui_urls[0], ("console", "metrics_port"): metrics_port,
                 ("state", "url"): postgres.url(database, CONSOLE),
                 ("workflow", "spec"): str(ROOT / "jobs" / "outbound_lists.job.yml"),
                 ("workflow", "engine"): "databricks",
@@ -424,7 +426,8 @@ def rehearsal(work: Path, start: dt.datetime = START, seed_days: int = 20, accou
             env = {**base, "CONSOLE_SETTINGS": str(settings_file), "CONSOLE_SECRETS": str(secret_files[0]),
                    "DATABRICKS_TOKEN": emulator.token}
             r = Rehearsal(work, clock, emulator, postgres, database, mailbox, slack, provider_url, ui_urls, env,
-                          warehouse_port, warehouse_settings, sftp_inbox, timings=timings)
+                          warehouse_port, warehouse_settings, f"http://127.0.0.1:{metrics_port}", sftp_inbox,
+                          timings=timings)
 
             today = start.astimezone(ET).date()
             if is_business_day(today):  # the sources of the first day have landed (a scenario may hold one back)

@@ -173,3 +173,16 @@ def test_cli_changes_are_authorised_and_audited_as_a_named_person(stack: Stack) 
                                                          audit_log.c.outcome).order_by(audit_log.c.id)).all()]
     assert ("local-admin", "admin", "reconcile", "accepted") in rows
     assert ("someone@else.example", "viewer", "repair", "denied") in rows
+
+
+def test_every_process_logs_date_zone_and_level() -> None:
+    """The CLI and worker logged "%H:%M:%S" only, the UI process nothing of ours (issue 14)."""
+    import re
+
+    probe = ("import logging; from console import logs; from console.ui import frame; logs.configure(); "
+             "logging.getLogger('console.probe').warning('hello')")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    lines = [line for line in done.stderr.splitlines() if "console.probe" in line]
+    assert len(lines) == 1, done.stderr[-2000:]  # configured once, even when the UI's frame did it first
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} WARNING console\.probe: hello", lines[0])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,6 +231,9 @@ def test_the_production_path_end_to_end(stage: Rehearsal, monkeypatch: pytest.Mo
                 conn.execute(sa.text(statement))
     finally:
         app.dispose()
+    with urllib.request.urlopen(f"{r.metrics_url}/metrics", timeout=10) as response:  # the worker's own view
+        exposed = response.read().decode()
+    assert "console_worker_alive 1.0" in exposed and 'console_outbox_backlog{channel="email"}' not in exposed
     for name in ("worker", "ui1", "ui2"):
         text = (r.work / f"{name}.log").read_text(errors="replace")
         assert "Traceback" not in text, f"{name}.log:\n{text[-3000:]}"

@@ -108,3 +108,34 @@ def test_a_worker_that_lost_its_lock_stops_itself(adapters: Adapters) -> None:
     finally:
         worker._runtime = None
     assert not fresh.stop.is_set()
+
+
+def test_the_worker_serves_healthz_and_prometheus_metrics_on_loopback(adapters: Adapters) -> None:
+    import urllib.error
+    import urllib.request
+
+    from console import metrics
+    from console.store import outbox
+
+    server = metrics.serve(adapters, 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        with pytest.raises(urllib.error.HTTPError) as down:  # no worker has beaten yet
+            urllib.request.urlopen(f"{url}/healthz", timeout=5)
+        assert down.value.code == 503 and "unhealthy" in down.value.read().decode()
+        now = dt.datetime.now(dt.UTC)
+        acquire_lock(adapters, "me:1", now)
+        with adapters.store.begin() as conn:
+            conn.execute(outbox.insert().values(dedupe="x:email", channel="email", recipients="a@b.c", subject="s",
+                                                body="b", alert_id=None, created_at=now, attempts=0,
+                                                next_attempt_at=now, last_error=""))
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+            assert response.status == 200 and response.read() == b"ok\n"
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        assert "console_worker_alive 1.0" in text
+        assert 'console_outbox_backlog{channel="email"} 1.0' in text
+        assert "console_worker_heartbeat_age_seconds" in text
+    finally:
+        server.shutdown()

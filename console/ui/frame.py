@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 import streamlit as st
 
+from console import logs
 from console.adapters.protocols import Adapters
 from console.app import build_adapters
 from console.auth import User, check_ui, signed_in_user
@@ -30,6 +31,7 @@ from console.ui import cached, views
 from console.ui.fmt import OVERALL_MD, age, hhmm
 
 logger = logging.getLogger(__name__)
+logs.configure()  # the UI process logs as the CLI and the worker do: date, zone, level (pages' errors too)
 
 APP_NAME = "Outbound Ops Console"
 DATE_KEY = "business_date"  # the widget
