@@ -11,6 +11,7 @@ the audit log with its outcome.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class ActionPlan:
     idempotency_key: str
     description: str
     repairs_seen: int = 0  # repairs the run had when the plan was made (a newer one means it changed since)
+    upload_in: dt.timedelta | None = None  # how long the date's upload was away when the plan was made
 
     @property
     def engine_kind(self) -> str:
@@ -58,10 +60,17 @@ def upload_started(adapters: Adapters, day: dt.date, now: dt.datetime, uploaded_
 def plan_action(adapters: Adapters, kind: str, day: dt.date, run: Run | None, now: dt.datetime,
                 task_key: str | None = None, uploaded_at: dt.datetime | None = None) -> ActionPlan:
     """What ``kind`` would do to ``day``'s ``run``; ``InvalidRequest`` saying why when it makes no sense."""
-    spec = adapters.spec
     if kind not in KINDS:
         raise InvalidRequest(f"Unknown action '{kind}'.", f"Use one of {', '.join(KINDS)}.")
     started = upload_started(adapters, day, now, uploaded_at)
+    upload_in = None if started else at_et(day, adapters.settings.milestone("genesys_upload").time) - now
+    plan = _plan(adapters, kind, day, run, started, task_key)
+    return dataclasses.replace(plan, upload_in=upload_in)
+
+
+def _plan(adapters: Adapters, kind: str, day: dt.date, run: Run | None, started: bool,
+          task_key: str | None) -> ActionPlan:
+    spec = adapters.spec
     if kind == "trigger":
         if run is not None:
             raise InvalidRequest(f"{day} already has run {run.run_id} ({run.state.label}).",
@@ -138,9 +147,14 @@ def request_action(adapters: Adapters, who: User, plan: ActionPlan, acknowledged
     if duplicate is not None:
         log("duplicate", duplicate.message, duplicate.request_id)
         return duplicate
+    # Asked before the upload without its acknowledgement: it must not run once the upload has started (a
+    # worker that is late or was down would otherwise change uploaded lists nobody agreed to change).
+    # (the time left until the upload when the plan was made, from now on the machine's clock, the engine's)
+    not_after = None if plan.upload_in is None or plan.engine_kind == "cancel" else \
+        dt.datetime.now(dt.UTC) + plan.upload_in
     result = adapters.engine.submit(plan.engine_kind, who.name, plan.idempotency_key,
                                     business_date=plan.business_date, run_id=plan.run_id,
-                                    task_keys=list(plan.selected) or None)
+                                    task_keys=list(plan.selected) or None, not_after=not_after)
     # An engine that calls its API at once (Databricks) may report that the call failed: audited as such.
     outcome = "duplicate" if result.duplicate else "accepted" if result.ok else "failed"
     log(outcome, result.message, result.request_id)

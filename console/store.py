@@ -103,6 +103,8 @@ action_requests = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, default="pending"),  # pending|running|done|failed
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.Column("finished_at", UTCDateTime()),
+    # Not carried out after this moment (an unacknowledged rerun requested before the date's 08:30 upload).
+    sa.Column("not_after", UTCDateTime()),
 )
 
 # Append-only record of every confirmed action (who, what, on what, with which outcome). Nothing in the

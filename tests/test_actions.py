@@ -150,3 +150,35 @@ def test_run_now_on_a_date_without_a_run(env) -> None:
     assert env.engine.run_for_date(DAY).state.value == "succeeded"
     with pytest.raises(InvalidRequest, match="since you looked"):
         actions.request_action(env.adapters, ENGINEER, plan, acknowledged=False)
+
+
+def test_a_rerun_asked_before_the_upload_without_acknowledgement_never_runs_after_it(env) -> None:
+    """A rerun requested at 08:20 (no upload yet, so no acknowledgement asked) that the worker reaches only at
+    08:35 (it was late or down) changed lists Genesys had uploaded, without anyone agreeing (issue 14). It
+    expires at the upload instead, audited, and the date is free for a request with the acknowledgement."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from console.store import action_requests
+
+    run = failed_run(env)
+    plan = actions.plan_action(env.adapters, "repair", DAY, run, at_et(DAY, "08:20"))
+    assert not plan.upload_started and plan.upload_in == dt.timedelta(minutes=10)
+    result = actions.request_action(env.adapters, ENGINEER, plan, acknowledged=False, now=at_et(DAY, "08:20"))
+    with env.engine.store.begin() as conn:  # fifteen minutes pass before the worker looks: 08:35
+        deadline = conn.execute(sa.select(action_requests.c.not_after)
+                                .where(action_requests.c.id == result.request_id)).scalar_one()
+        conn.execute(action_requests.update().where(action_requests.c.id == result.request_id).values(
+            not_after=deadline - dt.timedelta(minutes=15)))
+    assert env.engine.process_requests() == 0
+    status = env.engine.request_status(result.request_id)
+    assert status["status"] == "expired" and "upload of 2026-11-24 started before it could run" in status["message"]
+    assert env.engine.get_run(run.run_id).repairs == []  # nothing reran
+    assert [(r["actor"], r["outcome"]) for r in audit_rows(env)][-1] == ("console", "expired")
+    later = actions.plan_action(env.adapters, "repair", DAY, env.engine.get_run(run.run_id), at_et(DAY, "08:36"))
+    assert later.upload_started and later.upload_in is None
+    assert actions.request_action(env.adapters, ENGINEER, later, acknowledged=True, now=at_et(DAY, "08:36")).ok
+    with env.engine.store.connect() as conn:
+        assert conn.execute(sa.select(action_requests.c.not_after).order_by(action_requests.c.id.desc())
+                            ).scalars().first() is None  # acknowledged: no deadline but the TTL

@@ -52,14 +52,24 @@ class ActionRequestLog:
                 rules.append(("running", self.stale_running, "failed",
                               "Left unfinished: the process carrying it out stopped before it answered (no answer "
                               "within {minutes} minutes). Look at the run before requesting it again."))
+            late = conn.execute(sa.select(action_requests).where(
+                action_requests.c.status == "pending", action_requests.c.not_after < now)).all()
             for status, age, outcome, words in rules:
                 rows = conn.execute(sa.select(action_requests).where(
                     action_requests.c.status == status, action_requests.c.requested_at < now - age)).all()
-                message = words.format(minutes=int(age.total_seconds() // 60))
+                if status == "pending":
+                    rows = [*late, *(r for r in rows if r.id not in {x.id for x in late})]
                 for row in rows:
+                    message = words.format(minutes=int(age.total_seconds() // 60))
+                    if row in late:
+                        message = (f"Not carried out: the Genesys upload of {row.business_date} started before it "
+                                   "could run, and it was requested without acknowledging that uploaded lists "
+                                   "change. Look at the date again and request it anew.")
+                    # its key is freed (the same click again is a new request, not "already requested")
                     changed = conn.execute(action_requests.update().where(
                         action_requests.c.id == row.id, action_requests.c.status == status).values(
-                        status=outcome, message=message, finished_at=now)).rowcount
+                        status=outcome, message=message, finished_at=now,
+                        idempotency_key=f"{row.idempotency_key[:180]}#{outcome}{row.id}")).rowcount
                     if changed:
                         ended += 1
                         conn.execute(audit_log.insert().values(
@@ -86,8 +96,8 @@ class ActionRequestLog:
         return dict(row._mapping)
 
     def _claim_request(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None,
-                       run_id: int | None, task_keys: list[str], status: str = "pending"
-                       ) -> tuple[int | None, ActionResult | None]:
+                       run_id: int | None, task_keys: list[str], status: str = "pending",
+                       not_after: dt.datetime | None = None) -> tuple[int | None, ActionResult | None]:
         """Record a new request: ``(id, None)``; or ``(None, duplicate result)`` when the key is known."""
         existing = None
         try:
@@ -98,7 +108,7 @@ class ActionRequestLog:
                     request_id = conn.execute(action_requests.insert().values(
                         kind=kind, business_date=business_date, run_id=run_id, task_keys=json.dumps(task_keys),
                         requested_by=requested_by, requested_at=_now(), idempotency_key=idempotency_key,
-                        status=status, message="")).inserted_primary_key[0]
+                        status=status, message="", not_after=not_after)).inserted_primary_key[0]
         except sa.exc.IntegrityError:  # the same key inserted by another session a moment ago
             with self.store.connect() as conn:
                 existing = conn.execute(sa.select(action_requests)

@@ -497,7 +497,8 @@ class DatabricksEngine(ActionRequestLog):
 
     # ---------------------------------------------------------------- actions
     def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,
-               run_id: int | None = None, task_keys: list[str] | None = None) -> ActionResult:
+               run_id: int | None = None, task_keys: list[str] | None = None,
+               not_after: dt.datetime | None = None) -> ActionResult:
         """Record the request, then call the Jobs API at once; the result says what Databricks did."""
         if kind not in ("trigger", "repair", "cancel"):
             raise InvalidRequest(f"Unknown action '{kind}'.")

@@ -170,12 +170,14 @@ class LocalEngine(ActionRequestLog):
 
     # ---------------------------------------------------------------- requests (what the UI calls)
     def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,
-               run_id: int | None = None, task_keys: list[str] | None = None) -> ActionResult:
+               run_id: int | None = None, task_keys: list[str] | None = None,
+               not_after: dt.datetime | None = None) -> ActionResult:
         """Queue an action for the worker. The same key twice (a double click) queues it once."""
         if kind not in ("trigger", "repair", "cancel"):
             raise InvalidRequest(f"Unknown action '{kind}'.")
         keys = [self.spec.task(k).key for k in task_keys or []]
-        request_id, duplicate = self._claim_request(kind, requested_by, idempotency_key, business_date, run_id, keys)
+        request_id, duplicate = self._claim_request(kind, requested_by, idempotency_key, business_date, run_id, keys,
+                                                    not_after=not_after)
         if duplicate is not None:
             return duplicate
         return ActionResult(True, f"Requested: the worker will {kind} within seconds (request {request_id}).",

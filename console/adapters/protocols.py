@@ -105,8 +105,10 @@ class Engine(Protocol):
         ...
 
     def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,
-               run_id: int | None = None, task_keys: list[str] | None = None) -> ActionResult:
-        """Record an action request (trigger, repair, cancel) and carry it out or queue it for the worker."""
+               run_id: int | None = None, task_keys: list[str] | None = None,
+               not_after: dt.datetime | None = None) -> ActionResult:
+        """Record an action request (trigger, repair, cancel) and carry it out or queue it for the worker; a
+        queued one is not carried out after ``not_after`` (it expires, audited)."""
         ...
 
     def process_requests(self, background: Callable[[Callable[[], None]], object] | None = None) -> int:
