@@ -28,7 +28,8 @@ def glance(page: Page) -> None:
         now_col.metric(f"Now ({views.zone_name(status.now)})", hhmm(status.now))
         done_col.metric("Tasks done", f"{done} of {total}")
         eta_value, eta_delta, eta_help = views.eta_metric(status, page.adapters.spec)
-        eta_col.metric("Workflow finish", eta_value, eta_delta, delta_color="inverse", help=eta_help)
+        eta_col.metric("Workflow finish", eta_value, eta_delta, delta_color=views.delta_color(eta_delta),
+                       delta_arrow="off", help=eta_help)
         if page.is_today:
             cached.watchdog(page.adapters, status)
         alerts_col.metric("Open alerts", cached.open_alerts(page.adapters),

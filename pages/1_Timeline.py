@@ -26,7 +26,8 @@ with guarded():
     else:
         left, middle, right = st.columns(3)
         value, delta, help_text = views.eta_metric(status, spec)
-        left.metric("Expected finish (ET)", value, delta, delta_color="inverse", help=help_text)
+        left.metric("Expected finish (ET)", value, delta, delta_color=views.delta_color(delta),
+                    delta_arrow="off", help=help_text)
         middle.metric("At worst (p90)", hhmm(eta.pessimistic_finish) if eta.verdict not in ("failed",) else "—")
         right.metric("Against the target", f"{eta.words}", help=f"Target {hhmm(eta.target)} ET.")
         st.markdown(views.eta_sentence(eta, spec))

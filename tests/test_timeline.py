@@ -94,3 +94,12 @@ def test_a_time_on_another_day_than_its_business_date_carries_that_day() -> None
     assert hhmm_of(at_et(wednesday, "07:00"), wednesday) == "07:00"
     assert hhmm_of(at_et(wednesday + dt.timedelta(days=1), "07:00"), wednesday) == "07:00 Thu 26 Nov"
     assert hhmm_of(None, wednesday) == "—"
+
+
+def test_the_finish_metric_is_green_before_the_target_and_red_after() -> None:
+    """Streamlit colours an unsigned delta as a rise: "83 min before 08:00" showed as a red up-arrow on Home."""
+    from console.ui.views import delta_color
+
+    assert delta_color("83 min before 08:00") == "green" and delta_color("before target") == "green"
+    assert delta_color("12 min after 08:00") == "red" and delta_color("after target") == "red"
+    assert delta_color(None) == "off"

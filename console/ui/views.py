@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -75,8 +75,16 @@ def zone_name(moment: dt.datetime) -> str:
     return str(moment.astimezone(ET).tzname())
 
 
+def delta_color(delta: str | None) -> Literal["red", "green", "off"]:
+    """The colour of the finish metric's delta, from its words: green before the target, red after it.
+    Streamlit colours an unsigned delta as a rise, so "83 min before 08:00" showed as a red up-arrow."""
+    if not delta:
+        return "off"
+    return "red" if "after" in delta else "green" if "before" in delta else "off"
+
+
 def eta_metric(status: DayStatus, spec: Any) -> tuple[str, str | None, str]:
-    """(value, delta against the target, help) for the workflow-finish metric."""
+    """(value, delta against the target, help) for the workflow-finish metric (colour: ``delta_color``)."""
     eta = status.eta
     if eta is None:
         return "—", None, "No ETA: the workflow engine cannot be reached."
