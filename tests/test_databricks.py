@@ -399,6 +399,7 @@ def test_a_request_left_running_by_a_dead_process_does_not_block_the_date(env: S
     with env.engine.store.begin() as conn:
         conn.execute(action_requests.update().where(action_requests.c.id == request_id).values(
             requested_at=dt.datetime.now(dt.UTC) - env.engine.stale_running - dt.timedelta(seconds=1)))
+    env.engine.process_requests()  # the worker's poll
     assert env.engine.open_requests(DAY) == []
     ended = env.engine.request_status(request_id)
     assert ended["status"] == "failed" and "stopped before it answered" in ended["message"]

@@ -38,6 +38,7 @@ from console.settings import load_settings
 from rehearsal.postgres import CONSOLE, find_bindir
 from rehearsal.stack import ONCALL, PEOPLE, WEDNESDAY, Rehearsal, rehearsal
 from tests.test_browser import ARTIFACTS, CHROMIUM, launch, settle
+from tests.test_signin_browser import sign_in as provider_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.rehearsal]
 
@@ -58,14 +59,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
 
 
 def sign_in(page: object, url: str, who: str) -> None:
-    """From the sign-in page through the provider's form ("sub", Authorize) back to the console."""
+    """Open ``url`` and sign in as ``who`` through the provider's form (the sign-in test's helper)."""
     page.goto(url, timeout=30_000)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Log in").click(timeout=30_000)  # type: ignore[attr-defined]
-    form = page.locator("input[name=sub]")  # type: ignore[attr-defined]
-    form.wait_for(timeout=15_000)
-    form.fill(PEOPLE[who]["sub"])
-    page.get_by_role("button", name="Authorize").click()  # type: ignore[attr-defined]
-    page.wait_for_url(f"{url}/**", timeout=20_000)  # type: ignore[attr-defined]
+    provider_sign_in(page, url, PEOPLE[who]["sub"])
     settle(page, f"Signed in as {PEOPLE[who]['email']}")
 
 

@@ -80,8 +80,8 @@ class ActionRequestLog:
         return ended
 
     def open_requests(self, day: dt.date) -> list[dict[str, Any]]:
-        """Action requests for ``day`` that are not finished (pending or running); stale ones are ended first."""
-        self.expire_requests()
+        """Action requests for ``day`` that are not finished (pending or running). Stale ones are ended by the
+        worker's poll (``process_requests`` → ``expire_requests``), not on a page's read."""
         with self._read() as conn:
             rows = conn.execute(sa.select(action_requests).where(
                 action_requests.c.business_date == day, action_requests.c.status.in_(("pending", "running")))

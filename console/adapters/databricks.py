@@ -569,7 +569,9 @@ class DatabricksEngine(ActionRequestLog):
         return f"Databricks is repairing run {run_id} (repair {repair_id}): {what} and their dependents rerun."
 
     def process_requests(self, background: Callable[[Callable[[], None]], object] | None = None) -> int:
-        """Nothing to do: in production an action is carried out by the API when it is submitted."""
+        """An action is carried out by the API when it is submitted; the worker's poll only ends the requests a
+        dead process left running (``expire_requests``)."""
+        self.expire_requests()
         return 0
 
     def recover_orphans(self, today: dt.date | None = None) -> list[int]:
