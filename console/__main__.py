@@ -41,11 +41,11 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
 
 
-def _adapters():  # type: ignore[no-untyped-def]
+def _adapters(process: str = "cli"):  # type: ignore[no-untyped-def]
     # on demand (see the module docstring)
     from console.app import build_adapters
 
-    return build_adapters(load_settings())
+    return build_adapters(load_settings(), process)
 
 
 def _progress(message: str) -> None:
@@ -79,7 +79,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
     # on demand (see the module docstring)
     from console.worker import run_worker
 
-    run_worker(_adapters())
+    run_worker(_adapters("worker"))
     return 0
 
 

@@ -10,6 +10,7 @@ from functools import partial
 
 from console.adapters import databricks, embedded_warehouse, snowflake
 from console.adapters.local_engine import LocalEngine
+from console.adapters.meter import Meter
 from console.adapters.protocols import Adapters, Engine, task_context
 from console.adapters.warehouse import Warehouse
 from console.errors import ConfigError
@@ -44,18 +45,22 @@ def check_mode(settings: Settings) -> str:
     return mode
 
 
-def build_adapters(settings: Settings) -> Adapters:
-    """Build the whole adapter set: embedded or production, the local engine or Databricks."""
+def build_adapters(settings: Settings, process: str = "cli") -> Adapters:
+    """Build the whole adapter set: embedded or production, the local engine or Databricks.
+
+    ``process`` (ui, worker or cli) names the front door in the warehouse's statement counts."""
     mode = check_mode(settings)
     spec = load_workflow(settings.workflow_spec)
     store = StateStore(settings.resolved_state_url)
+    meter = Meter(process)
     if mode == "embedded":
         warehouse = Warehouse(lambda: embedded_warehouse.open_session(settings),
-                              f"embedded warehouse ({settings.warehouse_host}:{settings.warehouse_port})")
+                              f"embedded warehouse ({settings.warehouse_host}:{settings.warehouse_port})",
+                              meter=meter, store=store)
     else:
         conn = snowflake_connection(settings) or {}
         warehouse = Warehouse(lambda: snowflake.open_session(settings, conn),
-                              f"Snowflake account {conn.get('account', '?')}")
+                              f"Snowflake account {conn.get('account', '?')}", meter=meter, store=store)
     engine: Engine
     if engine_kind(settings, mode) == "databricks":
         engine = databricks.DatabricksEngine(store, spec, settings.databricks, connect_early=True)

@@ -124,6 +124,17 @@ audit_log = sa.Table(
     sa.Column("request_id", sa.Integer),
 )
 
+# Every statement the console sent to the warehouse (console/adapters/meter.py), classified by its cost:
+# compute (resumes the warehouse), result_cache or metadata (answered without a running warehouse).
+warehouse_statements = sa.Table(
+    "warehouse_statements", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("process", sa.String(20), nullable=False),  # ui | worker | cli
+    sa.Column("kind", sa.String(20), nullable=False),  # compute | result_cache | metadata
+    sa.Column("statement", sa.String(200), nullable=False, default=""),  # the text's start, never bindings
+)
+
 # Every tick, confirmation, override, un-tick, "not applicable" and sign-off of the daily checklist, in order.
 # The state of an item is its latest event; ``seq`` numbers the events of one item of one day, and the
 # unique constraint makes two concurrent changes of the same item conflict instead of losing one.

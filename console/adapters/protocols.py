@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from console.adapters.meter import Meter
 from console.model import ActionResult, Run
 from console.settings import Settings
 from console.workflow import WorkflowSpec
@@ -52,6 +53,7 @@ class Warehouse(Protocol):
     """Snowpark sessions on the embedded warehouse or Snowflake."""
 
     label: str  # "embedded warehouse (127.0.0.1:47321)" or "Snowflake account …", for pages and doctor
+    meter: Meter  # every statement of its sessions, counted by cost (console/adapters/meter.py)
 
     def session(self, timeout: float = 60.0) -> AbstractContextManager[Session]:
         """Lend a session to one thread for the ``with`` block.
@@ -59,6 +61,10 @@ class Warehouse(Protocol):
         Raises:
             WarehouseUnavailable: no session could be opened or lent within ``timeout`` seconds.
         """
+        ...
+
+    def change_markers(self, session: Session, names: list[str]) -> dict[str, str | None]:
+        """Each named table's change marker (None when it does not exist), read without a running warehouse."""
         ...
 
     def reset(self) -> None:

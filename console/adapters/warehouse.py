@@ -14,16 +14,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from console.adapters.meter import Meter
 from console.errors import WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 class Warehouse:
-    def __init__(self, factory: Callable[[], Any], label: str, max_sessions: int = 8) -> None:
+    def __init__(self, factory: Callable[[], Any], label: str, max_sessions: int = 8, meter: Meter | None = None,
+                 store: Any = None) -> None:
         self.factory = factory
         self.label = label  # "embedded warehouse (127.0.0.1:47321)" or "Snowflake account …"
         self.max_sessions = max_sessions
+        # Counts every statement of every session (console/adapters/meter.py), written to ``store`` after each
+        # unit of work.
+        self.meter = meter or Meter("cli")
+        self.store = store
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._count = 0
         self._lock = threading.Lock()
@@ -49,6 +55,8 @@ class Warehouse:
             else:
                 with self._lock:
                     self._count -= 1
+            if self.store is not None:
+                self.meter.flush(self.store)
 
     def _borrow(self, timeout: float) -> Any:
         try:
@@ -61,7 +69,14 @@ class Warehouse:
                 self._count += 1
         if can_open:
             try:
-                return self.factory()
+                session = self.factory()
+                # Snowpark's own hook (``Session.query_history`` adds its recorder the same way), kept for the
+                # session's life: every statement, describes included, reaches the meter. (A test's stand-in
+                # for a session has no connection to listen on.)
+                listen = getattr(getattr(session, "_conn", None), "add_query_listener", None)
+                if listen is not None:
+                    listen(self.meter.listener())
+                return session
             except Exception:
                 with self._lock:
                     self._count -= 1
@@ -71,6 +86,22 @@ class Warehouse:
         except queue.Empty:
             raise WarehouseUnavailable(f"All {self.max_sessions} sessions to the {self.label} are busy.",
                                        "Try again in a moment.") from None
+
+    def change_markers(self, session: Any, names: list[str]) -> dict[str, str | None]:
+        """Each table's change marker, by its ``DB.SCHEMA.TABLE`` name as given; None for a missing table.
+
+        One ``SHOW TABLES IN DATABASE`` per database: Snowflake answers it from its metadata without a running
+        warehouse. A marker is the table's ``created_on``, ``rows`` and ``bytes``, which move with every write
+        (and with a re-creation). The meter learns them, to tell a result-cache hit from a query that computes.
+        """
+        found: dict[str, str] = {}
+        for database in sorted({name.split(".")[0].upper() for name in names}):
+            for row in session.sql(f"SHOW TABLES IN DATABASE {database}").collect():
+                key = f"{row['database_name']}.{row['schema_name']}.{row['name']}".upper()
+                found[key] = f"{row['created_on']}|{row['rows']}|{row['bytes']}"
+        markers = {name: found.get(name.upper()) for name in names}
+        self.meter.data_version(markers)
+        return markers
 
     def reset(self) -> None:
         """Forget idle sessions (after the warehouse restarted)."""

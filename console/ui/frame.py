@@ -76,7 +76,7 @@ class Page:
 @st.cache_resource(show_spinner="Connecting to the stack…")
 def cached_adapters() -> Adapters:
     """One adapter set per server process (a failure is not cached: the next rerun tries again)."""
-    return build_adapters(load_settings())
+    return build_adapters(load_settings(), "ui")
 
 
 def show_error(exc: BaseException) -> None:
