@@ -67,7 +67,8 @@ def glance(page: Page) -> None:
 
         st.subheader("Worker")
         heartbeat(page.adapters)
-        st.caption(f"Refreshes every 30 s · last refreshed {hhmm(status.now)} {views.zone_name(status.now)}.")
+        st.caption(f"Refreshes every 30 s · last refreshed {hhmm(status.now)} {views.zone_name(status.now)}"
+                   f"{views.warehouse_freshness(status.reads)}.")
 
 
 glance(page)

@@ -31,11 +31,13 @@ REQUIRED_ROLE = {
     "cancel": "engineer",
     "release": "engineer",
     "view_settings": "engineer",  # the resolved settings name hosts, accounts and users: not for every viewer
+    "view_costs": "admin",  # what the console's own warehouse reads cost (the Audit page)
 }
 
 ACTION_WORDS = {"trigger": "start a workflow run", "repair": "rerun tasks", "cancel": "cancel a run",
                 "tick": "tick checklist items", "acknowledge": "acknowledge alerts", "sign_off": "sign off the day",
-                "release": "release a list held from the upload", "view_settings": "see the resolved settings"}
+                "release": "release a list held from the upload", "view_settings": "see the resolved settings",
+                "view_costs": "see the console's warehouse use"}
 
 
 @dataclass(frozen=True)

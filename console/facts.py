@@ -12,6 +12,8 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +26,22 @@ from console.clock import last_business_days
 from console.errors import ConsoleError
 from console.model import RESOLVED, ROW_COLUMNS, CheckResult, Reconciliation, Run
 from console.settings import Settings
-from console.store import alerts, checklist_events, reconcile_rows, reconcile_runs, worker_heartbeat
+from console.store import (
+    alerts,
+    checklist_events,
+    reconcile_rows,
+    reconcile_runs,
+    warehouse_statements,
+    worker_heartbeat,
+)
 
 logger = logging.getLogger(__name__)
 
 LIST_COLUMNS = ["LIST_NAME", "CHANNEL", "DESTINATION", "RECORDS", "GENERATED_AT"]
+# The tables a day's warehouse facts come from: their change markers decide whether to read them again.
+WATCHED_TABLES = ("outbound_lists", "import_log", "campaign_results", "list_automation_config", "daily_volumes",
+                  "list_releases")
+MEMO_DAYS = 32  # dates whose last warehouse facts a process keeps
 
 
 @dataclass
@@ -54,6 +67,7 @@ class DayReads:
     reconciliation: Reconciliation | None = None  # the day's stored reconciliation, if any
     open_alerts: list[dict[str, Any]] = field(default_factory=list)  # the day's alerts not resolved
     releases: list[dict[str, Any]] = field(default_factory=list)  # the upload gate's decisions (held/released)
+    warehouse_read_at: dt.datetime | None = None  # when the warehouse facts were read (unchanged since)
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,66 @@ class VolumeHistory:
 
     frame: pd.DataFrame  # volumes.VOLUME_COLUMNS; empty when the aggregate is not there yet
     checks: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WarehouseFacts:
+    """What the warehouse says about one date, and the change markers of its tables when it was read."""
+
+    lists: pd.DataFrame
+    upload_finished: dt.datetime | None
+    upload_lists: int
+    export_landed: dt.datetime | None
+    export_rows: int
+    uploaded: dict[str, int]
+    active_lists: list[tuple[str, str]]
+    volume_history: VolumeHistory
+    releases: list[dict[str, Any]]
+    markers: dict[str, str | None]
+    read_at: dt.datetime  # when these facts were read (the markers are checked on every read_day)
+
+
+# Per warehouse adapter (one per process), the last facts of each date: shared by every viewer and the worker's
+# jobs of the process, reused while the markers stand still.
+_MEMOS: weakref.WeakKeyDictionary[Any, dict[dt.date, WarehouseFacts]] = weakref.WeakKeyDictionary()
+_MEMO_LOCK = threading.Lock()
+
+
+def warehouse_facts(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -> WarehouseFacts:
+    """The day's warehouse facts: read again only when a watched table's change marker moved since the last read
+    (``[warehouse] read_when_changed``); the marker check needs no running warehouse, the reads do."""
+    now = now or dt.datetime.now(dt.UTC)
+    settings = adapters.settings
+    names = [getattr(settings.tables, key) for key in WATCHED_TABLES]
+    with adapters.warehouse.session() as session:
+        markers = adapters.warehouse.change_markers(session, names) if settings.read_when_changed else {}
+        with _MEMO_LOCK:
+            memo = _MEMOS.setdefault(adapters.warehouse, {})
+            kept = memo.get(day)
+        if kept is not None and markers and kept.markers == markers:
+            return kept
+        tables = settings.tables
+        lists = pipeline_data.list_counts(session, tables, day)
+        upload_finished, upload_lists = pipeline_data.upload_summary(session, tables, day)
+        export_landed, export_rows = pipeline_data.export_summary(session, tables, day)
+        fresh = WarehouseFacts(
+            lists=lists, upload_finished=upload_finished, upload_lists=upload_lists, export_landed=export_landed,
+            export_rows=export_rows, uploaded=pipeline_data.uploaded_lists(session, tables, day),
+            active_lists=pipeline_data.active_genesys_lists(session, tables),
+            volume_history=_volume_history(session, settings, day),
+            releases=pipeline_data.list_releases(session, tables, day), markers=markers, read_at=now)
+    if markers:
+        with _MEMO_LOCK:
+            memo[day] = fresh
+            for old in sorted(memo)[:-MEMO_DAYS]:
+                del memo[old]
+    return fresh
+
+
+def forget_warehouse_facts(adapters: Adapters) -> None:
+    """Drop the kept facts (after a person's action the next read goes to the warehouse)."""
+    with _MEMO_LOCK:
+        _MEMOS.pop(adapters.warehouse, None)
 
 
 @dataclass(frozen=True)
@@ -122,15 +196,14 @@ def read_day(adapters: Adapters, day: dt.date, now: dt.datetime | None = None) -
         cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error: name that one
         reads.engine_error = f"Could not reach the workflow engine: {type(cause).__name__}: {str(cause)[:200]}"
     try:
-        with adapters.warehouse.session() as session:
-            tables = adapters.settings.tables
-            reads.lists = pipeline_data.list_counts(session, tables, day)
-            reads.upload_finished, reads.upload_lists = pipeline_data.upload_summary(session, tables, day)
-            reads.export_landed, reads.export_rows = pipeline_data.export_summary(session, tables, day)
-            reads.uploaded = pipeline_data.uploaded_lists(session, tables, day)
-            reads.active_lists = pipeline_data.active_genesys_lists(session, tables)
-            reads.volume_history = _volume_history(session, adapters.settings, day)
-            reads.releases = pipeline_data.list_releases(session, tables, day)
+        known = warehouse_facts(adapters, day, reads.read_at)
+        # copies: the kept facts are shared by every later read of the process
+        reads.lists, reads.uploaded = known.lists.copy(), dict(known.uploaded)
+        reads.active_lists, reads.releases = list(known.active_lists), [dict(r) for r in known.releases]
+        reads.upload_finished, reads.upload_lists = known.upload_finished, known.upload_lists
+        reads.export_landed, reads.export_rows = known.export_landed, known.export_rows
+        reads.volume_history = VolumeHistory(known.volume_history.frame.copy(), dict(known.volume_history.checks))
+        reads.warehouse_read_at = known.read_at
     except ConsoleError as exc:
         reads.warehouse_error = str(exc)
     except Exception as exc:  # a missing table on a fresh warehouse, a SQL error: say it, keep the page up
@@ -241,3 +314,13 @@ def open_alert_count(adapters: Adapters) -> int:
     with adapters.store.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(alerts)
                                 .where(alerts.c.state != RESOLVED)).scalar() or 0)
+
+
+def warehouse_statement_rows(adapters: Adapters, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """The console's warehouse statements from ``start`` to ``end`` (UTC): AT, PROCESS, KIND, STATEMENT."""
+    with adapters.store.connect() as conn:
+        rows = conn.execute(sa.select(warehouse_statements.c.at, warehouse_statements.c.process,
+                                      warehouse_statements.c.kind, warehouse_statements.c.statement)
+                            .where(warehouse_statements.c.at >= start, warehouse_statements.c.at < end)
+                            .order_by(warehouse_statements.c.at)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["AT", "PROCESS", "KIND", "STATEMENT"])

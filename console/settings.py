@@ -107,6 +107,14 @@ class Settings:
     blocking_checks: tuple[str, ...] = GATE_CHECKS
     # [console] ui_address: where `python -m console serve`/`ui` binds Streamlit (the embedded stack: loopback only).
     ui_address: str = "127.0.0.1"
+    # [warehouse] read_when_changed: re-read a table's facts only when its change marker moved (SHOW TABLES,
+    # no running warehouse); false reads them on every refresh, as the console did before.
+    read_when_changed: bool = True
+    # [warehouse] auto_suspend_seconds: the warehouse's AUTO_SUSPEND, for the Audit page's awake-minutes estimate.
+    auto_suspend_seconds: int = 60
+    # [warehouse] reduce_describe_in_production: Snowpark's experimental reduce_describe_query_enabled on
+    # Snowflake too (always on for the embedded warehouse).
+    reduce_describe_in_production: bool = False
 
     def milestone(self, key: str) -> Milestone:
         for milestone in self.milestones:
@@ -293,6 +301,10 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
         warehouse_port=warehouse_port,
         query_tag=r.text("warehouse", "query_tag"),
         statement_timeout_seconds=r.integer("warehouse", "statement_timeout_seconds", 1, 86400),
+        read_when_changed=r.boolean("warehouse", "read_when_changed", True),
+        auto_suspend_seconds=r.integer("warehouse", "auto_suspend_seconds", 0, 86400)
+        if "auto_suspend_seconds" in r.section("warehouse") else 60,
+        reduce_describe_in_production=r.boolean("warehouse", "reduce_describe_in_production", False),
         state_url=os.environ.get("CONSOLE_STATE_URL") or r.text("state", "url"),
         workflow_spec=spec,
         max_parallel_tasks=r.integer("workflow", "max_parallel_tasks", 1, 32),

@@ -22,7 +22,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from console import alerts, demo, metrics, pipeline_data
+from console import alerts, demo, facts, metrics
 from console.adapters.local_engine import executor_id
 from console.adapters.protocols import Adapters
 from console.clock import ET, Clock, SystemClock, at_et, business_date, hhmm, is_business_day
@@ -201,9 +201,10 @@ RETRY_AFTER_FAILURE = dt.timedelta(minutes=5)
 
 
 def facts_changed(adapters: Adapters, day: dt.date, now: dt.datetime) -> str | None:
-    """What changed since the day's last reconciliation, in words, or None: a run or repair that finished; from
-    the upload until an hour after "ready", the import log; for three hours after the export, the results
-    landing. Reads the engine every time, the warehouse only in those windows."""
+    """What changed since the day's last reconciliation, in words, or None: a run or repair that finished, the
+    Genesys import log or the results landing. Reads the engine every time; the warehouse's facts only when a
+    table's change marker moved (``facts.warehouse_facts``: the marker needs no running warehouse), so the watch
+    can look all day: an upload that lands at 10:30 is checked at 10:30, not at the evening's reconciliation."""
     kept = stored_reconciliation(adapters, day)
     if kept is not None and kept.failure and now - dt.datetime.fromisoformat(kept.failure["at"]) < RETRY_AFTER_FAILURE:
         return None
@@ -213,19 +214,21 @@ def facts_changed(adapters: Adapters, day: dt.date, now: dt.datetime) -> str | N
         return f"run {run.run_id} {run.state.label} at {hhmm(run.end)} ET"
     if since is None:
         return None
+    if not adapters.settings.read_when_changed and not _in_windows(adapters, day, now):
+        return None  # without change markers every look reads the warehouse: only where a change is expected
+    known = facts.warehouse_facts(adapters, day, now)
+    for moment, what in ((known.upload_finished, "the Genesys upload"), (known.export_landed, "the results export")):
+        if moment is not None and since < moment <= now:  # (a clock frozen before a stamp: not news yet)
+            return f"{what} landed at {hhmm(moment)} ET"
+    return None
+
+
+def _in_windows(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:
+    """From the upload until an hour after "ready", and for three hours after the export."""
     s = adapters.settings.schedules
     upload, export = at_et(day, s["genesys_upload"]), at_et(day, s["results_export"])
     ready = at_et(day, adapters.settings.milestone("ready").time)
-    with_upload = upload <= now <= ready + dt.timedelta(hours=1)
-    with_export = export <= now <= export + dt.timedelta(hours=3)
-    if not (with_upload or with_export):
-        return None
-    with adapters.warehouse.session() as session:  # only the marker of the window we are in
-        if with_upload:
-            moment, what = pipeline_data.upload_summary(session, adapters.settings.tables, day)[0], "the Genesys upload"
-        else:
-            moment, what = pipeline_data.export_summary(session, adapters.settings.tables, day)[0], "the results export"
-    return f"{what} landed at {hhmm(moment)} ET" if moment is not None and moment > since else None
+    return upload <= now <= ready + dt.timedelta(hours=1) or export <= now <= export + dt.timedelta(hours=3)
 
 
 def checks_if_changed() -> None:

@@ -6,7 +6,9 @@ import datetime as dt
 
 import streamlit as st
 
-from console.clock import ET
+from console import cost, facts
+from console.auth import allowed
+from console.clock import ET, at_et
 from console.text import csv_frame
 from console.ui import queries
 from console.ui.about import stack_and_settings
@@ -39,3 +41,24 @@ with guarded():
                            mime="text/csv", icon=":material/download:", key="audit_csv")
     st.caption(f"{len(shown)} of {len(log)} entries. The audit log is append-only: the console has no code path "
                "that edits or deletes an entry, and the database refuses it.")
+
+if allowed(page.who, "view_costs"):
+    with guarded():
+        st.subheader("The console's warehouse use today", divider="gray")
+        today = page.now.astimezone(ET).date()
+        statements = facts.warehouse_statement_rows(page.adapters, at_et(today, "00:00"), page.now)
+        suspend = page.adapters.settings.auto_suspend_seconds
+        used = cost.usage(statements, suspend)
+        kinds, woke = used["kinds"], used["awake"]
+        first, second, third = st.columns(3)
+        first.metric("Statements sent", f"{used['total']:,}",
+                     help="By the UI, the worker and the CLI since 00:00 ET (console/adapters/meter.py).")
+        second.metric("Needed a running warehouse", f"{kinds['compute']:,}",
+                      help="The rest were answered without one: metadata (SHOW, describes) "
+                           f"{kinds['metadata']:,}, Snowflake's result cache {kinds['result_cache']:,} (estimated).")
+        third.metric("Warehouse kept awake (estimate)", f"{woke.billed_minutes:.0f} min",
+                     help=f"{woke.resumes} resumes, each billed at least 60 s, suspending {suspend} s after the "
+                          "last statement ([warehouse] auto_suspend_seconds).")
+        per_process = ", ".join(f"{p} {n:,}" for p, n in sorted(used["per_process"].items())) or "none yet"
+        st.caption(f"By process: {per_process}. The console re-reads a table only when Snowflake's metadata says "
+                   "it changed (`[warehouse] read_when_changed`); `bench/bench_warehouse_cost.py` replays a day.")

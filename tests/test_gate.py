@@ -321,9 +321,17 @@ def test_the_watch_sees_a_finished_run_and_a_landed_upload_and_nothing_else(morn
     judge(m, "06:55")
     assert facts_changed(m.adapters, m.day, m.at("06:56")) is None  # checked since the run ended
     genesys.upload(m.session, m.tables, [m.day])  # the import log lands (stamped 08:50-09:00)
-    assert facts_changed(m.adapters, m.day, m.at("07:30")) is None  # outside the upload window: not looked at
+    assert facts_changed(m.adapters, m.day, m.at("07:30")) is None  # stamped after 07:30: not news before then
     change = facts_changed(m.adapters, m.day, m.at("09:05"))
     assert change is not None and change.startswith("the Genesys upload landed")
     judge(m, "09:06")
     assert facts_changed(m.adapters, m.day, m.at("09:07")) is None
+    # A late list lands at 10:30, after the old upload window (ready + 1 h): the change markers let the watch
+    # look all day, so it is checked at once, not at 23:00.
+    late = f"'{m.day} 15:30:00'"  # 10:30 ET, naive UTC as the upload writes it
+    m.session.sql(f"insert into {m.tables.import_log} (BUSINESS_DATE, LIST_NAME, CHANNEL, CONTACT_LIST_ID, "
+                  f"RECORDS_SENT, RECORDS_ACCEPTED, RECORDS_REJECTED, STATUS, STARTED_AT, FINISHED_AT) values "
+                  f"('{m.day}', 'LATE_LIST', 'PHONE', 'cl-late', 1, 1, 0, 'COMPLETED', {late}, {late})").collect()
+    late_change = facts_changed(m.adapters, m.day, m.at("10:31"))
+    assert late_change is not None and "10:30" in late_change
     m.session.table(m.tables.import_log).delete(F.col("BUSINESS_DATE") == F.lit(m.day))

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 def open_session(settings: Settings, connection: dict[str, Any]) -> Session:
     """A Snowpark session with the console's query tag and statement timeout on every query."""
     try:
-        return snowflake_session(connection, settings.query_tag, settings.statement_timeout_seconds)
+        session = snowflake_session(connection, settings.query_tag, settings.statement_timeout_seconds)
     except SessionUnavailable as exc:  # its message names the account, never the parameters
         raise WarehouseUnavailable(exc.message, exc.hint) from None
+    if settings.reduce_describe_in_production:
+        session.reduce_describe_query_enabled = True  # type: ignore[misc]  # a setter mypy does not see
+    return session

@@ -302,6 +302,15 @@ def _aware(value: Any) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
+def warehouse_freshness(reads: Any) -> str:
+    """When the warehouse's facts were read, for the refresh caption: they are re-read only when a table
+    changed, so an old time means nothing changed since, not a stale page."""
+    moment = getattr(reads, "warehouse_read_at", None)
+    if moment is None:
+        return ""
+    return f" · warehouse facts as of {hhmm(moment)}, checked for changes on every refresh"
+
+
 def warehouse_note(error: str | None) -> str | None:
     """A warehouse problem in plain words: a missing table on a fresh warehouse means no data yet."""
     if not error:
