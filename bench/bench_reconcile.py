@@ -151,8 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000, help="list records on the measured date")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--reduce-describe", action="store_true",
-                        help="Snowpark's experimental reduce_describe_query_enabled (fewer DESCRIBE round trips)")
+    parser.add_argument("--full-describe", action="store_true",
+                        help="turn off Snowpark's reduce_describe_query_enabled, which the console's embedded "
+                             "sessions now use (the DESCRIBE round trips of before)")
     args = parser.parse_args()
     with warehouse_process("bench-reconcile-") as (tmp, warehouse):
         run(args, tmp, warehouse.pid)
@@ -174,8 +175,8 @@ def run(args: argparse.Namespace, tmp: Path, warehouse_pid: int) -> None:
     con = duckdb.connect()
     paths = build_parquet(con, tmp, args.records)
     session = open_session(settings)
-    if args.reduce_describe:
-        session.reduce_describe_query_enabled = True
+    if args.full_describe:
+        session.reduce_describe_query_enabled = False
     create_tables(session, settings.tables, replace=True)
     for key, path in paths.items():
         columns = ", ".join(c for c, _ in COLUMNS[key] if key != "base_population" or c in ("BUSINESS_DATE",

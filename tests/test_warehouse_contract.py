@@ -74,3 +74,25 @@ def test_a_failed_transaction_changes_nothing(scratch: tuple[Any, str]) -> None:
     with pytest.raises(Exception):  # noqa: B017 - any driver error: the point is the rollback
         in_transaction(session, [f"DELETE FROM {table}", f"INSERT INTO {table} (NO_SUCH_COLUMN) VALUES (1)"])
     assert session.table(table).count() == 20
+
+
+def test_a_tables_change_marker_moves_with_each_write_and_not_with_a_read(scratch: tuple[Any, str]) -> None:
+    """What ``[warehouse] read_when_changed`` relies on: SHOW TABLES (no running warehouse on Snowflake) gives a
+    marker that a read leaves alone and every committed write moves, a transaction's included."""
+    from console.adapters.warehouse import Warehouse
+
+    session, table = scratch
+    warehouse = Warehouse(lambda: session, "contract")
+    missing = f"{table}_NONE"
+    assert warehouse.change_markers(session, [missing]) == {missing: None}
+    load_frame(session, frame(0, 10), table, mode="create")
+    created = warehouse.change_markers(session, [table])[table]
+    assert created is not None
+    assert session.table(table).count() == 10
+    assert warehouse.change_markers(session, [table])[table] == created
+    load_frame(session, frame(10, 10), table)
+    appended = warehouse.change_markers(session, [table])[table]
+    assert appended != created
+    in_transaction(session, [f"DELETE FROM {table} WHERE ACCOUNT_ID < 5", f"INSERT INTO {table} "
+                             "(ACCOUNT_ID, CHANNEL, RECORDS) VALUES (100, 'CALL', 1)"])
+    assert warehouse.change_markers(session, [table])[table] not in (created, appended)

@@ -180,3 +180,17 @@ def _ui_adapters() -> Adapters:
 
     return cached_adapters()
 
+
+
+def test_the_same_question_is_the_same_text_so_snowflakes_result_cache_can_answer_it(stack) -> None:
+    """No execution-time function, no random alias: reading a day's facts again with no table changed sends
+    exactly the texts of the first read, which the meter (like Snowflake) counts as result-cache hits."""
+    adapters, _ = stack
+    facts.forget_warehouse_facts(adapters)
+    facts.warehouse_facts(adapters, DAY)
+    before = counts(adapters)
+    facts.forget_warehouse_facts(adapters)  # as another process would: nothing kept, the same questions
+    facts.warehouse_facts(adapters, DAY)
+    after = counts(adapters)
+    assert after.get(COMPUTE, 0) == before.get(COMPUTE, 0)
+    assert after.get(RESULT_CACHE, 0) - before.get(RESULT_CACHE, 0) >= 7  # the seven aggregates of a day
