@@ -183,7 +183,54 @@ def record_history_runs(adapters: Adapters, days: list[dt.date], seed_value: int
     return written
 
 
+@dataclasses.dataclass
+class DayRun:
+    """One business day's run as the duration model draws it: the task attempts, and a repair if any."""
+
+    start: dt.datetime
+    end: dt.datetime
+    attempts: list[dict[str, Any]]  # task_runs rows; ``repair`` marks the attempts of the repair
+    repair: dict[str, Any] | None  # the repairs row (requested_at, task_keys, reason), without run_id
+    message: str
+
+    def finished(self, spec: Any) -> dict[str, dt.datetime]:
+        """When each task (short key) last succeeded: what its lists are stamped with."""
+        ends: dict[str, dt.datetime] = {}
+        for row in self.attempts:
+            if row["result_state"] == "SUCCESS":
+                ends[spec.task(row["task_key"]).short_key] = row["end_time"]
+        return ends
+
+
+def model_day(spec: Any, day: dt.date, seed_value: int, anomaly: Anomaly | None) -> DayRun:
+    """The run of ``day`` drawn from the duration model (the same draws for the same seed and day)."""
+    return _model_day(spec, day, np.random.default_rng([seed_value, day.toordinal()]), anomaly)
+
+
 def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anomaly | None) -> None:
+    _write_day(conn, spec, day, _model_day(spec, day, rng, anomaly), source="demo-backfill",
+               requested_by="scheduler")
+
+
+def _write_day(conn: Any, spec: Any, day: dt.date, model: DayRun, source: str, requested_by: str) -> int:
+    """Store ``model`` as the scheduled run of ``day`` (its idempotency key: IntegrityError if it has one)."""
+    run_id = conn.execute(runs.insert().values(
+        job_name=spec.job_name, business_date=day, trigger="SCHEDULE", requested_by=requested_by,
+        idempotency_key=f"{spec.job_name}:{day}", life_cycle_state="TERMINATED", result_state="SUCCESS",
+        state_message=model.message, created_at=model.start, start_time=model.start, end_time=model.end,
+        source=source,
+    )).inserted_primary_key[0]
+    repair_id = None
+    if model.repair is not None:
+        repair_id = conn.execute(repairs.insert().values(run_id=run_id, **model.repair)).inserted_primary_key[0]
+    for row in model.attempts:
+        values = {k: v for k, v in row.items() if k != "repair"}
+        conn.execute(task_runs.insert().values(run_id=run_id, life_cycle_state="TERMINATED",
+                                               repair_id=repair_id if row.get("repair") else None, **values))
+    return int(run_id)
+
+
+def _model_day(spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anomaly | None) -> DayRun:
     start = at_et(day, "06:00") + dt.timedelta(seconds=float(rng.uniform(5, 40)))
     setup_min = CLUSTER_START_MINUTES * float(rng.lognormal(0, 0.2))
     slow = 1.15 if day.weekday() == 0 else 1.0  # Mondays carry the weekend's accounts
@@ -191,12 +238,6 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
         setup_min, slow = 52.0, 1.45
     minutes = {k: m * slow * float(rng.lognormal(0, 0.15)) for k, m in TASK_MINUTES.items()}
     failed_key = spec.task(anomaly.subject).key if anomaly and anomaly.kind == "failed_task" else None
-
-    run_id = conn.execute(runs.insert().values(
-        job_name=spec.job_name, business_date=day, trigger="SCHEDULE", requested_by="scheduler",
-        idempotency_key=f"{spec.job_name}:{day}", life_cycle_state="TERMINATED", result_state="SUCCESS",
-        state_message="", created_at=start, start_time=start, end_time=start, source="demo-backfill",
-    )).inserted_primary_key[0]
 
     ends: dict[str, dt.datetime] = {}
     rows: list[dict[str, Any]] = []
@@ -213,30 +254,28 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
                 rows.append(dict(task_key=key, attempt=attempt, result_state="FAILED", start_time=t_start,
                                  end_time=t_end, setup_seconds=setup, execution_seconds=None,
                                  error_message="FileNotFoundError: email_non_openers file for "
-                                               f"{day:%Y%m%d} is not on the SFTP drop (the drop is late)",
-                                 repair_id=None))
+                                               f"{day:%Y%m%d} is not on the SFTP drop (the drop is late)"))
                 t_start = t_end + dt.timedelta(minutes=5)
             ends[key] = t_end
             continue
         if key in failed_downstream:
             rows.append(dict(task_key=key, attempt=0, result_state="UPSTREAM_FAILED", start_time=None,
                              end_time=ends[task.depends_on[0]], setup_seconds=None, execution_seconds=None,
-                             error_message="Not run: an upstream task failed.", repair_id=None))
+                             error_message="Not run: an upstream task failed."))
             ends[key] = ends[task.depends_on[0]]
             continue
         t_end = t_start + duration
         rows.append(dict(task_key=key, attempt=0, result_state="SUCCESS", start_time=t_start, end_time=t_end,
-                         setup_seconds=setup, execution_seconds=duration.total_seconds(), error_message=None,
-                         repair_id=None))
+                         setup_seconds=setup, execution_seconds=duration.total_seconds(), error_message=None))
         ends[key] = t_end
 
     end = max(ends.values())
+    repair = None
     if failed_key:
         repair_at = at_et(day, "07:41")
         rerun = [k for k in spec.topological_order() if k in failed_downstream | {failed_key}]
-        repair_id = conn.execute(repairs.insert().values(
-            run_id=run_id, requested_by=ENGINEER, requested_at=repair_at, task_keys=json.dumps(rerun),
-            reason="SFTP file arrived at 07:35; rerun DI-749 and dependents")).inserted_primary_key[0]
+        repair = dict(requested_by=ENGINEER, requested_at=repair_at, task_keys=json.dumps(rerun),
+                      reason="SFTP file arrived at 07:35; rerun DI-749 and dependents")
         ends_r: dict[str, dt.datetime] = {}
         for key in rerun:
             task = spec.task(key)
@@ -247,10 +286,8 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
             attempt = task.max_retries + 1 if key == failed_key else 1
             rows.append(dict(task_key=key, attempt=attempt, result_state="SUCCESS", start_time=t_start,
                              end_time=t_start + duration, setup_seconds=float(rng.uniform(5, 25)),
-                             execution_seconds=duration.total_seconds(), error_message=None, repair_id=repair_id))
+                             execution_seconds=duration.total_seconds(), error_message=None, repair=True))
             ends_r[key] = t_start + duration
         end = max(end, *ends_r.values())
-    for row in rows:
-        conn.execute(task_runs.insert().values(run_id=run_id, life_cycle_state="TERMINATED", **row))
     message = "Repaired after DI-749 failed (SFTP drop late)." if failed_key else ""
-    conn.execute(runs.update().where(runs.c.run_id == run_id).values(end_time=end, state_message=message))
+    return DayRun(start, end, rows, repair, message)
