@@ -21,10 +21,22 @@ import sqlalchemy as sa
 
 from console import pipeline_data, volumes
 from console.adapters.protocols import Adapters
-from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
+from console.clock import (
+    ET,
+    Clock,
+    FrozenClock,
+    SystemClock,
+    at_et,
+    business_date,
+    hhmm,
+    is_business_day,
+    last_business_days,
+)
 from console.clock import business_days as business_days_between
 from console.errors import InvalidRequest
+from console.reconcile import reconcile_day
 from console.store import demo_meta, repairs, runs, task_runs
+from jobs.common import utc_naive
 from jobs.demo import genesys, seed
 from jobs.demo.anomalies import ANOMALIES, Anomaly
 
@@ -38,6 +50,10 @@ TASK_MINUTES = {
 }
 CLUSTER_START_MINUTES = 4.5
 ENGINEER = "dkumar@example.com"
+# The run of a day the demo built as its schedule would have run it, for a console started after that run
+# would have ended (``replay_day``): its record says so, not "scheduler", and it is no live run.
+REPLAY_SOURCE = "demo-replay"
+REPLAY_REQUESTER = "demo replay"
 
 
 # ------------------------------------------------------------------------------------------------ feeds
@@ -51,8 +67,11 @@ def prepare_day(adapters: Adapters, day: dt.date) -> str:
 def genesys_upload(adapters: Adapters, day: dt.date) -> str:
     now = dt.datetime.now(dt.UTC)
     planned = at_et(day, adapters.settings.schedules["genesys_upload"])
-    # A catch-up: stamp the imports as just done (30 s before now at the latest), not at 08:30.
-    late = (now - dt.timedelta(seconds=30)).replace(tzinfo=None) if now > planned + dt.timedelta(minutes=30) else None
+    # A catch-up after a live run: stamp the imports as just done (30 s before now at the latest), not at
+    # 08:30. A day the demo replayed keeps to its schedule: its upload is the 08:30 one.
+    replayed = _replayed(adapters, day)
+    late = (now - dt.timedelta(seconds=30)).replace(tzinfo=None) \
+        if now > planned + dt.timedelta(minutes=30) and not replayed else None
     with adapters.warehouse.session() as session:
         genesys.upload(session, adapters.settings.tables, [day], upload_at=late)
     return f"Genesys upload simulated for {day}" + (" (late: the console started after the upload window)"
@@ -63,6 +82,11 @@ def results_export(adapters: Adapters, day: dt.date) -> str:
     with adapters.warehouse.session() as session:
         genesys.export(session, adapters.settings.tables, [day])
     return f"results export simulated for {day}"
+
+
+def _replayed(adapters: Adapters, day: dt.date) -> bool:
+    run = adapters.engine.run_for_date(day)
+    return run is not None and run.source == REPLAY_SOURCE
 
 
 def uploaded(adapters: Adapters, day: dt.date) -> bool:
@@ -139,10 +163,12 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         seed.build_warehouse(session, demo_settings, adapters.spec, history, progress)
         volumes.refresh_daily_volumes(session, settings.tables)
     with adapters.store.begin() as conn:
-        demo_ids = sa.select(runs.c.run_id).where(runs.c.source == "demo-backfill")
+        # A replayed day's lists go with the warehouse: its run goes too (the worker replays it again).
+        demo_runs = runs.c.source.in_(("demo-backfill", REPLAY_SOURCE))
+        demo_ids = sa.select(runs.c.run_id).where(demo_runs)
         conn.execute(task_runs.delete().where(task_runs.c.run_id.in_(demo_ids)))
         conn.execute(repairs.delete().where(repairs.c.run_id.in_(demo_ids)))
-        conn.execute(runs.delete().where(runs.c.source == "demo-backfill"))
+        conn.execute(runs.delete().where(demo_runs))
     record_history_runs(adapters, history, seed_value=settings.demo_seed, anomalies=ANOMALIES)
     with adapters.store.begin() as conn:
         _set_meta(conn, first_day=history[0].isoformat(), last_day=history[-1].isoformat(), accounts=size,
@@ -181,6 +207,79 @@ def record_history_runs(adapters: Adapters, days: list[dt.date], seed_value: int
             _record_day(conn, spec, day, np.random.default_rng([seed_value, day.toordinal()]), by_day.get(day))
             written += 1
     return written
+
+
+# ------------------------------------------------------------------------------------------------ today, replayed
+def anomaly_on(adapters: Adapters, day: dt.date) -> Anomaly | None:
+    """The seeded anomaly the demo's calendar puts on ``day``, if any: where the first build placed them,
+    ``days_ago`` business days before its last day (``record_history_runs``). A later day has none."""
+    meta = _meta(adapters)
+    if not meta.get("first_day") or not meta.get("days"):
+        return None
+    first, count = dt.date.fromisoformat(meta["first_day"]), int(meta["days"])
+    built = business_days_between(first, first + dt.timedelta(days=2 * count + 30))
+    last = built[count - 1]
+    if day > last:
+        return None
+    days_ago = len(business_days_between(day, last)) - 1
+    return next((a for a in ANOMALIES if a.days_ago == days_ago), None)
+
+
+def replayable(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:
+    """Whether ``day`` is to be built as its schedule would have run it rather than run live: the embedded
+    demo with its history seeded, a business day with no run yet, whose modelled run would have ended by
+    ``now`` (before that, the worker runs it live, as at 06:00)."""
+    if not adapters.is_demo or not is_business_day(day) or not _meta(adapters).get("last_day"):
+        return False
+    if adapters.engine.run_for_date(day) is not None:
+        return False
+    return model_day(adapters.spec, day, adapters.settings.demo_seed, anomaly_on(adapters, day)).end <= now
+
+
+def replay_day(adapters: Adapters, day: dt.date, clock: Clock, user: str) -> str:
+    """``day`` as it would have happened, for a demo started after its run would have ended (``replayable``).
+
+    Like a history day: the real task code writes the lists, stamped with the finishes the duration model
+    draws for the run; then what the clock has passed of the schedule, at its planned times: the pre-upload
+    checks (the upload gate, judged as at 08:15), the 08:30 Genesys upload, the 22:30 results export. The
+    run is recorded last, so the worker's watch never sees a finished run without its lists and uploads;
+    then the day is reconciled as of now. The day's seeded anomaly, if the calendar has one, is applied.
+    """
+    if not adapters.is_demo:
+        raise InvalidRequest("Only the embedded demo replays a day; production runs the workflow.")
+    settings, spec, s = adapters.settings, adapters.spec, adapters.settings.schedules
+    now = clock.now()
+    anomaly = anomaly_on(adapters, day)
+    model = model_day(spec, day, settings.demo_seed, anomaly)
+    finished = {key: utc_naive(moment) for key, moment in model.finished(spec).items()}
+    with adapters.warehouse.session() as session:
+        seed.prepare_day(session, settings, day)
+        seed.run_day(session, settings, spec, day, finished)
+        if anomaly and anomaly.kind == "short_list":
+            seed.shorten_list(session, settings.tables, settings.demo_seed, day, anomaly.subject)
+        volumes.refresh_daily_volumes(session, settings.tables, [day])
+    done = ["lists"]
+    pre_upload = at_et(day, s["pre_upload"])
+    if now >= pre_upload:
+        reconcile_day(adapters, day, user, trigger="SCHEDULE", clock=FrozenClock(pre_upload))
+        done.append(f"{s['pre_upload']} checks")
+    if now >= at_et(day, s["genesys_upload"]):
+        with adapters.warehouse.session() as session:
+            genesys.upload(session, settings.tables, [day])
+        done.append(f"{s['genesys_upload']} upload")
+    if now >= at_et(day, s["results_export"]) and not (anomaly and anomaly.kind == "missing_export"):
+        with adapters.warehouse.session() as session:
+            genesys.export(session, settings.tables, [day])
+        done.append(f"{s['results_export']} export")
+    with adapters.store.begin() as conn:
+        try:
+            with conn.begin_nested():
+                run_id = _write_day(conn, spec, day, model, source=REPLAY_SOURCE, requested_by=REPLAY_REQUESTER)
+        except sa.exc.IntegrityError:  # a run was started meanwhile (a person, or the schedule): it stands
+            return f"{day} got a run while it was replayed: left as it is ({', '.join(done)} rebuilt)"
+    reconcile_day(adapters, day, user, trigger="SCHEDULE", clock=clock)
+    return (f"run {run_id} replayed as scheduled (demo): {hhmm(model.start)}-{hhmm(model.end)} ET; "
+            + ", ".join(done))
 
 
 @dataclasses.dataclass
