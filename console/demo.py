@@ -210,19 +210,21 @@ def record_history_runs(adapters: Adapters, days: list[dt.date], seed_value: int
 
 
 # ------------------------------------------------------------------------------------------------ today, replayed
-def anomaly_on(adapters: Adapters, day: dt.date) -> Anomaly | None:
-    """The seeded anomaly the demo's calendar puts on ``day``, if any: where the first build placed them,
-    ``days_ago`` business days before its last day (``record_history_runs``). A later day has none."""
+def anomaly_dates(adapters: Adapters,
+                  anomalies: tuple[Anomaly, ...] = ANOMALIES) -> list[tuple[dt.date | None, Anomaly]]:
+    """The business date each seeded anomaly landed on, from the demo build's record (None if unknown): where
+    the first build placed it, ``days_ago`` business days before its last day (``record_history_runs``)."""
     meta = _meta(adapters)
     if not meta.get("first_day") or not meta.get("days"):
-        return None
+        return [(None, a) for a in anomalies]
     first, count = dt.date.fromisoformat(meta["first_day"]), int(meta["days"])
-    built = business_days_between(first, first + dt.timedelta(days=2 * count + 30))
-    last = built[count - 1]
-    if day > last:
-        return None
-    days_ago = len(business_days_between(day, last)) - 1
-    return next((a for a in ANOMALIES if a.days_ago == days_ago), None)
+    built = business_days_between(first, first + dt.timedelta(days=count * 2 + 30))[:count]
+    return [(built[-1 - a.days_ago] if a.days_ago < len(built) else None, a) for a in anomalies]
+
+
+def anomaly_on(adapters: Adapters, day: dt.date) -> Anomaly | None:
+    """The seeded anomaly the demo's calendar puts on ``day``, if any (a day after the build has none)."""
+    return next((a for placed, a in anomaly_dates(adapters) if placed == day), None)
 
 
 def replayable(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:

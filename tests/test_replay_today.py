@@ -94,6 +94,10 @@ def test_a_start_at_1930_builds_today_once_as_scheduled_and_a_person_still_rerun
     evening = at_et(DAY, "19:30")
     demo.ensure_demo(adapters, now=evening, **SMALL)
     assert runs_of(adapters, DAY) == []
+    # The calendar that Home lists is the one the replay reads: of five days, only the missing export lands.
+    placed = {a.kind: d for d, a in demo.anomaly_dates(adapters) if d is not None}
+    assert list(placed) == ["missing_export"] and demo.anomaly_on(adapters, DAY) is None
+    assert demo.anomaly_on(adapters, placed["missing_export"]).kind == "missing_export"
 
     start_worker(adapters, evening, {"workflow": 1, "alerts": 1})
     (run,) = runs_of(adapters, DAY)
