@@ -12,6 +12,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,17 +40,20 @@ def adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Adapte
         yield built
 
 
-def start_worker(adapters: Adapters, at: dt.datetime, done: dict[str, int]) -> None:
-    """``run_worker`` on a clock frozen at ``at`` until ``done`` (job name: how many finished job events of it
-    there are to be), then stopped."""
+@contextmanager
+def running_worker(adapters: Adapters, at: dt.datetime, done: dict[str, int]) -> Iterator[None]:
+    """``run_worker`` on a clock frozen at ``at``, as ``make run`` starts it; yields once ``done`` (job name: how
+    many finished job events of it there are to be), and stops it when the block ends."""
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_worker, args=(adapters, FrozenClock(at), stop), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 180
         while not all(finished(adapters, job) >= count for job, count in done.items()):
-            assert time.monotonic() < deadline, f"the worker did not finish {done}: {events(adapters)}"
+            assert thread.is_alive() and time.monotonic() < deadline, f"the worker did not finish {done}: " \
+                                                                      f"{events(adapters)}"
             time.sleep(0.2)
+        yield
     finally:
         stop.set()
         thread.join(timeout=60)
@@ -99,7 +103,8 @@ def test_a_start_at_1930_builds_today_once_as_scheduled_and_a_person_still_rerun
     assert list(placed) == ["missing_export"] and demo.anomaly_on(adapters, DAY) is None
     assert demo.anomaly_on(adapters, placed["missing_export"]).kind == "missing_export"
 
-    start_worker(adapters, evening, {"workflow": 1, "alerts": 1})
+    with running_worker(adapters, evening, {"workflow": 1, "alerts": 1}):
+        pass
     (run,) = runs_of(adapters, DAY)
     assert (run.source, run.trigger, run.requested_by) == (demo.REPLAY_SOURCE, "SCHEDULE", demo.REPLAY_REQUESTER)
     replayed = adapters.engine.get_run(run.run_id)
@@ -129,7 +134,8 @@ def test_a_start_at_1930_builds_today_once_as_scheduled_and_a_person_still_rerun
         assert conn.execute(sa.select(alerts_table).where(alerts_table.c.business_date == DAY)).all() == []
 
     # A second start (23:00): the run and the upload stand; the worker's catch-up does the 22:30 export.
-    start_worker(adapters, at_et(DAY, "23:00"), {"results_export": 1})
+    with running_worker(adapters, at_et(DAY, "23:00"), {"results_export": 1}):
+        pass
     assert [r.run_id for r in runs_of(adapters, DAY)] == [run.run_id]
     second = warehouse_rows(adapters, DAY)
     assert (second["lists"], second["imports"]) == (first["lists"], first["imports"])
