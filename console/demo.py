@@ -21,10 +21,22 @@ import sqlalchemy as sa
 
 from console import pipeline_data, volumes
 from console.adapters.protocols import Adapters
-from console.clock import ET, SystemClock, at_et, business_date, is_business_day, last_business_days
+from console.clock import (
+    ET,
+    Clock,
+    FrozenClock,
+    SystemClock,
+    at_et,
+    business_date,
+    hhmm,
+    is_business_day,
+    last_business_days,
+)
 from console.clock import business_days as business_days_between
 from console.errors import InvalidRequest
+from console.reconcile import reconcile_day
 from console.store import demo_meta, repairs, runs, task_runs
+from jobs.common import utc_naive
 from jobs.demo import genesys, seed
 from jobs.demo.anomalies import ANOMALIES, Anomaly
 
@@ -38,6 +50,10 @@ TASK_MINUTES = {
 }
 CLUSTER_START_MINUTES = 4.5
 ENGINEER = "dkumar@example.com"
+# The run of a day the demo built as its schedule would have run it, for a console started after that run
+# would have ended (``replay_day``): its record says so, not "scheduler", and it is no live run.
+REPLAY_SOURCE = "demo-replay"
+REPLAY_REQUESTER = "demo replay"
 
 
 # ------------------------------------------------------------------------------------------------ feeds
@@ -51,8 +67,11 @@ def prepare_day(adapters: Adapters, day: dt.date) -> str:
 def genesys_upload(adapters: Adapters, day: dt.date) -> str:
     now = dt.datetime.now(dt.UTC)
     planned = at_et(day, adapters.settings.schedules["genesys_upload"])
-    # A catch-up: stamp the imports as just done (30 s before now at the latest), not at 08:30.
-    late = (now - dt.timedelta(seconds=30)).replace(tzinfo=None) if now > planned + dt.timedelta(minutes=30) else None
+    # A catch-up after a live run: stamp the imports as just done (30 s before now at the latest), not at
+    # 08:30. A day the demo replayed keeps to its schedule: its upload is the 08:30 one.
+    replayed = _replayed(adapters, day)
+    late = (now - dt.timedelta(seconds=30)).replace(tzinfo=None) \
+        if now > planned + dt.timedelta(minutes=30) and not replayed else None
     with adapters.warehouse.session() as session:
         genesys.upload(session, adapters.settings.tables, [day], upload_at=late)
     return f"Genesys upload simulated for {day}" + (" (late: the console started after the upload window)"
@@ -63,6 +82,11 @@ def results_export(adapters: Adapters, day: dt.date) -> str:
     with adapters.warehouse.session() as session:
         genesys.export(session, adapters.settings.tables, [day])
     return f"results export simulated for {day}"
+
+
+def _replayed(adapters: Adapters, day: dt.date) -> bool:
+    run = adapters.engine.run_for_date(day)
+    return run is not None and run.source == REPLAY_SOURCE
 
 
 def uploaded(adapters: Adapters, day: dt.date) -> bool:
@@ -139,10 +163,12 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         seed.build_warehouse(session, demo_settings, adapters.spec, history, progress)
         volumes.refresh_daily_volumes(session, settings.tables)
     with adapters.store.begin() as conn:
-        demo_ids = sa.select(runs.c.run_id).where(runs.c.source == "demo-backfill")
+        # A replayed day's lists go with the warehouse: its run goes too (the worker replays it again).
+        demo_runs = runs.c.source.in_(("demo-backfill", REPLAY_SOURCE))
+        demo_ids = sa.select(runs.c.run_id).where(demo_runs)
         conn.execute(task_runs.delete().where(task_runs.c.run_id.in_(demo_ids)))
         conn.execute(repairs.delete().where(repairs.c.run_id.in_(demo_ids)))
-        conn.execute(runs.delete().where(runs.c.source == "demo-backfill"))
+        conn.execute(runs.delete().where(demo_runs))
     record_history_runs(adapters, history, seed_value=settings.demo_seed, anomalies=ANOMALIES)
     with adapters.store.begin() as conn:
         _set_meta(conn, first_day=history[0].isoformat(), last_day=history[-1].isoformat(), accounts=size,
@@ -183,7 +209,129 @@ def record_history_runs(adapters: Adapters, days: list[dt.date], seed_value: int
     return written
 
 
+# ------------------------------------------------------------------------------------------------ today, replayed
+def anomaly_dates(adapters: Adapters,
+                  anomalies: tuple[Anomaly, ...] = ANOMALIES) -> list[tuple[dt.date | None, Anomaly]]:
+    """The business date each seeded anomaly landed on, from the demo build's record (None if unknown): where
+    the first build placed it, ``days_ago`` business days before its last day (``record_history_runs``)."""
+    meta = _meta(adapters)
+    if not meta.get("first_day") or not meta.get("days"):
+        return [(None, a) for a in anomalies]
+    first, count = dt.date.fromisoformat(meta["first_day"]), int(meta["days"])
+    built = business_days_between(first, first + dt.timedelta(days=count * 2 + 30))[:count]
+    return [(built[-1 - a.days_ago] if a.days_ago < len(built) else None, a) for a in anomalies]
+
+
+def anomaly_on(adapters: Adapters, day: dt.date) -> Anomaly | None:
+    """The seeded anomaly the demo's calendar puts on ``day``, if any (a day after the build has none)."""
+    return next((a for placed, a in anomaly_dates(adapters) if placed == day), None)
+
+
+def replayable(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:
+    """Whether ``day`` is to be built as its schedule would have run it rather than run live: the embedded
+    demo with its history seeded, a business day with no run yet, whose modelled run would have ended by
+    ``now`` (before that, the worker runs it live, as at 06:00)."""
+    if not adapters.is_demo or not is_business_day(day) or not _meta(adapters).get("last_day"):
+        return False
+    if adapters.engine.run_for_date(day) is not None:
+        return False
+    return model_day(adapters.spec, day, adapters.settings.demo_seed, anomaly_on(adapters, day)).end <= now
+
+
+def replay_day(adapters: Adapters, day: dt.date, clock: Clock, user: str) -> str:
+    """``day`` as it would have happened, for a demo started after its run would have ended (``replayable``).
+
+    Like a history day: the real task code writes the lists, stamped with the finishes the duration model
+    draws for the run; then what the clock has passed of the schedule, at its planned times: the pre-upload
+    checks (the upload gate, judged as at 08:15), the 08:30 Genesys upload, the 22:30 results export. The
+    run is recorded last, so the worker's watch never sees a finished run without its lists and uploads;
+    then the day is reconciled as of now. The day's seeded anomaly, if the calendar has one, is applied.
+    """
+    if not adapters.is_demo:
+        raise InvalidRequest("Only the embedded demo replays a day; production runs the workflow.")
+    settings, spec, s = adapters.settings, adapters.spec, adapters.settings.schedules
+    now = clock.now()
+    anomaly = anomaly_on(adapters, day)
+    model = model_day(spec, day, settings.demo_seed, anomaly)
+    finished = {key: utc_naive(moment) for key, moment in model.finished(spec).items()}
+    with adapters.warehouse.session() as session:
+        seed.prepare_day(session, settings, day)
+        seed.run_day(session, settings, spec, day, finished)
+        if anomaly and anomaly.kind == "short_list":
+            seed.shorten_list(session, settings.tables, settings.demo_seed, day, anomaly.subject)
+        volumes.refresh_daily_volumes(session, settings.tables, [day])
+    done = ["lists"]
+    pre_upload = at_et(day, s["pre_upload"])
+    if now >= pre_upload:
+        reconcile_day(adapters, day, user, trigger="SCHEDULE", clock=FrozenClock(pre_upload))
+        done.append(f"{s['pre_upload']} checks")
+    if now >= at_et(day, s["genesys_upload"]):
+        with adapters.warehouse.session() as session:
+            genesys.upload(session, settings.tables, [day])
+        done.append(f"{s['genesys_upload']} upload")
+    if now >= at_et(day, s["results_export"]) and not (anomaly and anomaly.kind == "missing_export"):
+        with adapters.warehouse.session() as session:
+            genesys.export(session, settings.tables, [day])
+        done.append(f"{s['results_export']} export")
+    with adapters.store.begin() as conn:
+        try:
+            with conn.begin_nested():
+                run_id = _write_day(conn, spec, day, model, source=REPLAY_SOURCE, requested_by=REPLAY_REQUESTER)
+        except sa.exc.IntegrityError:  # a run was started meanwhile (a person, or the schedule): it stands
+            return f"{day} got a run while it was replayed: left as it is ({', '.join(done)} rebuilt)"
+    reconcile_day(adapters, day, user, trigger="SCHEDULE", clock=clock)
+    return (f"run {run_id} replayed as scheduled (demo): {hhmm(model.start)}-{hhmm(model.end)} ET; "
+            + ", ".join(done))
+
+
+@dataclasses.dataclass
+class DayRun:
+    """One business day's run as the duration model draws it: the task attempts, and a repair if any."""
+
+    start: dt.datetime
+    end: dt.datetime
+    attempts: list[dict[str, Any]]  # task_runs rows; ``repair`` marks the attempts of the repair
+    repair: dict[str, Any] | None  # the repairs row (requested_at, task_keys, reason), without run_id
+    message: str
+
+    def finished(self, spec: Any) -> dict[str, dt.datetime]:
+        """When each task (short key) last succeeded: what its lists are stamped with."""
+        ends: dict[str, dt.datetime] = {}
+        for row in self.attempts:
+            if row["result_state"] == "SUCCESS":
+                ends[spec.task(row["task_key"]).short_key] = row["end_time"]
+        return ends
+
+
+def model_day(spec: Any, day: dt.date, seed_value: int, anomaly: Anomaly | None) -> DayRun:
+    """The run of ``day`` drawn from the duration model (the same draws for the same seed and day)."""
+    return _model_day(spec, day, np.random.default_rng([seed_value, day.toordinal()]), anomaly)
+
+
 def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anomaly | None) -> None:
+    _write_day(conn, spec, day, _model_day(spec, day, rng, anomaly), source="demo-backfill",
+               requested_by="scheduler")
+
+
+def _write_day(conn: Any, spec: Any, day: dt.date, model: DayRun, source: str, requested_by: str) -> int:
+    """Store ``model`` as the scheduled run of ``day`` (its idempotency key: IntegrityError if it has one)."""
+    run_id = conn.execute(runs.insert().values(
+        job_name=spec.job_name, business_date=day, trigger="SCHEDULE", requested_by=requested_by,
+        idempotency_key=f"{spec.job_name}:{day}", life_cycle_state="TERMINATED", result_state="SUCCESS",
+        state_message=model.message, created_at=model.start, start_time=model.start, end_time=model.end,
+        source=source,
+    )).inserted_primary_key[0]
+    repair_id = None
+    if model.repair is not None:
+        repair_id = conn.execute(repairs.insert().values(run_id=run_id, **model.repair)).inserted_primary_key[0]
+    for row in model.attempts:
+        values = {k: v for k, v in row.items() if k != "repair"}
+        conn.execute(task_runs.insert().values(run_id=run_id, life_cycle_state="TERMINATED",
+                                               repair_id=repair_id if row.get("repair") else None, **values))
+    return int(run_id)
+
+
+def _model_day(spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anomaly | None) -> DayRun:
     start = at_et(day, "06:00") + dt.timedelta(seconds=float(rng.uniform(5, 40)))
     setup_min = CLUSTER_START_MINUTES * float(rng.lognormal(0, 0.2))
     slow = 1.15 if day.weekday() == 0 else 1.0  # Mondays carry the weekend's accounts
@@ -191,12 +339,6 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
         setup_min, slow = 52.0, 1.45
     minutes = {k: m * slow * float(rng.lognormal(0, 0.15)) for k, m in TASK_MINUTES.items()}
     failed_key = spec.task(anomaly.subject).key if anomaly and anomaly.kind == "failed_task" else None
-
-    run_id = conn.execute(runs.insert().values(
-        job_name=spec.job_name, business_date=day, trigger="SCHEDULE", requested_by="scheduler",
-        idempotency_key=f"{spec.job_name}:{day}", life_cycle_state="TERMINATED", result_state="SUCCESS",
-        state_message="", created_at=start, start_time=start, end_time=start, source="demo-backfill",
-    )).inserted_primary_key[0]
 
     ends: dict[str, dt.datetime] = {}
     rows: list[dict[str, Any]] = []
@@ -213,30 +355,28 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
                 rows.append(dict(task_key=key, attempt=attempt, result_state="FAILED", start_time=t_start,
                                  end_time=t_end, setup_seconds=setup, execution_seconds=None,
                                  error_message="FileNotFoundError: email_non_openers file for "
-                                               f"{day:%Y%m%d} is not on the SFTP drop (the drop is late)",
-                                 repair_id=None))
+                                               f"{day:%Y%m%d} is not on the SFTP drop (the drop is late)"))
                 t_start = t_end + dt.timedelta(minutes=5)
             ends[key] = t_end
             continue
         if key in failed_downstream:
             rows.append(dict(task_key=key, attempt=0, result_state="UPSTREAM_FAILED", start_time=None,
                              end_time=ends[task.depends_on[0]], setup_seconds=None, execution_seconds=None,
-                             error_message="Not run: an upstream task failed.", repair_id=None))
+                             error_message="Not run: an upstream task failed."))
             ends[key] = ends[task.depends_on[0]]
             continue
         t_end = t_start + duration
         rows.append(dict(task_key=key, attempt=0, result_state="SUCCESS", start_time=t_start, end_time=t_end,
-                         setup_seconds=setup, execution_seconds=duration.total_seconds(), error_message=None,
-                         repair_id=None))
+                         setup_seconds=setup, execution_seconds=duration.total_seconds(), error_message=None))
         ends[key] = t_end
 
     end = max(ends.values())
+    repair = None
     if failed_key:
         repair_at = at_et(day, "07:41")
         rerun = [k for k in spec.topological_order() if k in failed_downstream | {failed_key}]
-        repair_id = conn.execute(repairs.insert().values(
-            run_id=run_id, requested_by=ENGINEER, requested_at=repair_at, task_keys=json.dumps(rerun),
-            reason="SFTP file arrived at 07:35; rerun DI-749 and dependents")).inserted_primary_key[0]
+        repair = dict(requested_by=ENGINEER, requested_at=repair_at, task_keys=json.dumps(rerun),
+                      reason="SFTP file arrived at 07:35; rerun DI-749 and dependents")
         ends_r: dict[str, dt.datetime] = {}
         for key in rerun:
             task = spec.task(key)
@@ -247,10 +387,8 @@ def _record_day(conn: Any, spec: Any, day: dt.date, rng: np.random.Generator, an
             attempt = task.max_retries + 1 if key == failed_key else 1
             rows.append(dict(task_key=key, attempt=attempt, result_state="SUCCESS", start_time=t_start,
                              end_time=t_start + duration, setup_seconds=float(rng.uniform(5, 25)),
-                             execution_seconds=duration.total_seconds(), error_message=None, repair_id=repair_id))
+                             execution_seconds=duration.total_seconds(), error_message=None, repair=True))
             ends_r[key] = t_start + duration
         end = max(end, *ends_r.values())
-    for row in rows:
-        conn.execute(task_runs.insert().values(run_id=run_id, life_cycle_state="TERMINATED", **row))
     message = "Repaired after DI-749 failed (SFTP drop late)." if failed_key else ""
-    conn.execute(runs.update().where(runs.c.run_id == run_id).values(end_time=end, state_message=message))
+    return DayRun(start, end, rows, repair, message)

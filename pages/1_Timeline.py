@@ -48,8 +48,10 @@ with guarded():
     else:
         target = page.settings.milestone("workflow_target").time
         order = [t.short_key for t in spec.tasks]
+        # The "now" line while the run is under way; after it ended, a line at 19:30 only squeezed its bars.
+        running = page.is_today and not (status.run and status.run.state.is_terminal)
         figure = charts.task_gantt(gantt, order, et_naive(at_et(page.day, target)),
-                                   et_naive(status.now) if page.is_today else None)
+                                   et_naive(status.now) if running else None)
         st.plotly_chart(figure, key="gantt")
         ran = set(gantt.loc[gantt["State"] != views.PROJECTED, "Task"])
         not_run = sorted(set(order) - ran, key=order.index)

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,15 +58,15 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> 
     raise AssertionError(f"streamlit was not healthy within {timeout} s")
 
 
-@pytest.fixture
-def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
-    """The stack plus a Streamlit server on a free loopback port, stopped however the test ends."""
-    with running_stack(tmp_path / "data", seed_days=1) as stack:
-        env = {**os.environ, **stack.env}
-        env.pop("CONSOLE_SETTINGS", None)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        port = free_port()
-        log = (tmp_path / "streamlit.log").open("wb")
+@contextmanager
+def streamlit_server(stack_env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``streamlit run Home.py`` on a free loopback port with this process's env plus ``stack_env``; yields its
+    URL once healthy, and stops it however the test ends."""
+    env = {**os.environ, **stack_env}
+    env.pop("CONSOLE_SETTINGS", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    port = free_port()
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -74,7 +75,7 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, process, timeout=30)
-            yield url, stack
+            yield url
         finally:
             process.terminate()
             try:
@@ -82,7 +83,14 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-            log.close()
+
+
+@pytest.fixture
+def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
+    """The stack plus a Streamlit server on a free loopback port, stopped however the test ends."""
+    with running_stack(tmp_path / "data", seed_days=1) as stack, \
+            streamlit_server(stack.env, tmp_path / "streamlit.log") as url:
+        yield url, stack
 
 
 def launch(p: object) -> object:

@@ -15,12 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
-from console import audit, volumes
-from console.clock import ET, business_days
+from console import audit, demo, volumes
+from console.clock import ET
 from console.errors import ConsoleError, NotFound, WarehouseUnavailable
-from console.store import demo_meta
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +92,4 @@ def audit_frame(adapters: Any, start: dt.date, end: dt.date) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------ demo
 def demo_anomaly_dates(adapters: Any, anomalies: tuple[Any, ...]) -> list[tuple[dt.date | None, Any]]:
     """The business date each seeded anomaly landed on, from the demo build's record (None if unknown)."""
-    with adapters.store.connect() as conn:
-        meta = {r.key: json.loads(r.value) for r in conn.execute(sa.select(demo_meta))}
-    if not meta.get("first_day") or not meta.get("days"):
-        return [(None, a) for a in anomalies]
-
-    first = dt.date.fromisoformat(meta["first_day"])
-    built = business_days(first, first + dt.timedelta(days=int(meta["days"]) * 2 + 30))[: int(meta["days"])]
-    return [(built[-1 - a.days_ago] if a.days_ago < len(built) else None, a) for a in anomalies]
+    return demo.anomaly_dates(adapters, anomalies)

@@ -414,15 +414,17 @@ def stored_state(session: Session, tables: TableNames) -> tuple[TapeState, dt.da
                      whole("PRINCIPAL_BALANCE", 100), whole("AMOUNT_DUE", 100),
                      F.datediff("day", epoch, F.col("LAST_PAYMENT_DATE")).cast(LongType()).alias("LAST_PAYMENT_DAY"))
              .sort("ACCOUNT_ID").to_pandas())
+    # copy=True: an unconverted column can come back as a read-only view of the Arrow buffer (seen with a
+    # small portfolio, in one chunk), and ``simulate`` updates the state in place.
     state = TapeState(
-        account_id=frame["ACCOUNT_ID"].to_numpy(np.int64),
+        account_id=frame["ACCOUNT_ID"].to_numpy(np.int64, copy=True),
         relative_risk=relative_risk(frame["RISK_SCORE"].to_numpy()),
-        installment=frame["MONTHLY_PAYMENT"].to_numpy(np.int64),
+        installment=frame["MONTHLY_PAYMENT"].to_numpy(np.int64, copy=True),
         status=frame["STATUS"].to_numpy().astype(np.int8),
         dpd_at_effective=frame["DAYS_PAST_DUE_AT_EFFECTIVE"].to_numpy().astype(np.int16),
         effective=frame["EFFECTIVE_DAY"].to_numpy().astype(np.int32),
-        balance=frame["PRINCIPAL_BALANCE"].to_numpy(np.int64),
-        due=frame["AMOUNT_DUE"].to_numpy(np.int64),
+        balance=frame["PRINCIPAL_BALANCE"].to_numpy(np.int64, copy=True),
+        due=frame["AMOUNT_DUE"].to_numpy(np.int64, copy=True),
         last_payment=frame["LAST_PAYMENT_DAY"].to_numpy().astype(np.int32),
     )
     return state, last_as_of

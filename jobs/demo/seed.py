@@ -27,7 +27,7 @@ from jobs.demo.anomalies import by_kind
 from jobs.schema import create_tables
 
 if TYPE_CHECKING:
-    from snowflake.snowpark import Session
+    from snowflake.snowpark import DataFrame, Session
 
     from jobs.demo import DemoConfig, DemoWorkflow
     from jobs.tables import TableNames
@@ -64,6 +64,19 @@ def run_tasks(session: Session, settings: DemoConfig, spec: DemoWorkflow, first:
         progress(f"{task.short_key}: {results[task.short_key].get('rows', 0):,} rows "
                  f"({time.perf_counter() - started:.1f} s)")
     return results
+
+
+def run_day(session: Session, settings: DemoConfig, spec: DemoWorkflow, day: dt.date,
+            finished: dict[str, dt.datetime], progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Run every task of ``spec`` for ``day`` alone, each list stamped with its task's finish in ``finished``
+    (short key to naive UTC): the lists as the scheduled run those times describe would have written them."""
+
+    def stamps(task_key: str) -> DataFrame:
+        return values_frame(session, [("BUSINESS_DATE", "DATE"), ("STAMP_AT", "TIMESTAMP_NTZ")],
+                            [(day, finished[task_key])])
+
+    with stamped_backfill(stamps):
+        return run_tasks(session, settings, spec, day, day, progress)
 
 
 def build_warehouse(session: Session, settings: DemoConfig, spec: DemoWorkflow, days: list[dt.date],
@@ -150,28 +163,32 @@ def prepare_day(session: Session, settings: DemoConfig, day: dt.date) -> dict:
 
 
 def _apply_short_list(session: Session, tables: TableNames, seed: int, dates: Sequence[dt.date]) -> dict | None:
-    """The short_list anomaly: that day's tape arrived partial (its loan_tape_loads row shows it) and the
-    list named by the anomaly holds only the accounts the partial tape had (priorities renumbered)."""
+    """The short_list anomaly on its day of ``dates``."""
     for anomaly in by_kind("short_list"):
         day = anomaly_day(dates, anomaly.days_ago)
-        if day is None:
-            continue
-        kept = 1 - SHORT_LIST_SHARE
-        session.sql(f"UPDATE {tables.loan_tape_loads} SET ACCOUNTS = ROUND(ACCOUNTS * {kept}), "
-                    f"CHANGES = ROUND(CHANGES * {kept}) WHERE AS_OF_DATE = '{day}'").collect()
-        lists = session.table(tables.outbound_lists)
-        that_list = (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == anomaly.subject)
-        missing = hash_bucket("ACCOUNT_ID", modulo=100, salt=f"partial-tape-{seed}") < round(SHORT_LIST_SHARE * 100)
-        before = lists.filter(that_list).count()
-        lists.delete(that_list & missing)
-        renumbered = lists.filter(that_list).select(
-            F.col("ACCOUNT_ID").alias("KEPT_ACCOUNT_ID"),
-            F.row_number().over(Window.order_by("PRIORITY")).alias("NEW_PRIORITY"))
-        lists.update({"PRIORITY": renumbered["NEW_PRIORITY"]},
-                     that_list & (lists["ACCOUNT_ID"] == renumbered["KEPT_ACCOUNT_ID"]), renumbered)
-        after = lists.filter(that_list).count()
-        return {"day": day.isoformat(), "list": anomaly.subject, "rows_before": int(before), "rows_after": int(after)}
+        if day is not None:
+            return shorten_list(session, tables, seed, day, anomaly.subject)
     return None
+
+
+def shorten_list(session: Session, tables: TableNames, seed: int, day: dt.date, list_name: str) -> dict:
+    """The short_list anomaly: ``day``'s tape arrived partial (its loan_tape_loads row shows it) and the list
+    ``list_name`` holds only the accounts the partial tape had (priorities renumbered)."""
+    kept = 1 - SHORT_LIST_SHARE
+    session.sql(f"UPDATE {tables.loan_tape_loads} SET ACCOUNTS = ROUND(ACCOUNTS * {kept}), "
+                f"CHANGES = ROUND(CHANGES * {kept}) WHERE AS_OF_DATE = '{day}'").collect()
+    lists = session.table(tables.outbound_lists)
+    that_list = (F.col("BUSINESS_DATE") == F.lit(day)) & (F.col("LIST_NAME") == list_name)
+    missing = hash_bucket("ACCOUNT_ID", modulo=100, salt=f"partial-tape-{seed}") < round(SHORT_LIST_SHARE * 100)
+    before = lists.filter(that_list).count()
+    lists.delete(that_list & missing)
+    renumbered = lists.filter(that_list).select(
+        F.col("ACCOUNT_ID").alias("KEPT_ACCOUNT_ID"),
+        F.row_number().over(Window.order_by("PRIORITY")).alias("NEW_PRIORITY"))
+    lists.update({"PRIORITY": renumbered["NEW_PRIORITY"]},
+                 that_list & (lists["ACCOUNT_ID"] == renumbered["KEPT_ACCOUNT_ID"]), renumbered)
+    after = lists.filter(that_list).count()
+    return {"day": day.isoformat(), "list": list_name, "rows_before": int(before), "rows_after": int(after)}
 
 
 def _apply_missing_export(session: Session, tables: TableNames, dates: Sequence[dt.date]) -> dict | None:
