@@ -43,11 +43,18 @@ def awake(times: Iterable[dt.datetime], auto_suspend_seconds: float,
     return Awake(len(moments), len(spans), sum(lengths), sum(max(MIN_BILLED_SECONDS, s) for s in lengths))
 
 
+PIPELINE = "pipeline"  # the embedded stack's pipeline statements (console/adapters/meter.py: attributed)
+
+
 def usage(statements: Any, auto_suspend_seconds: float) -> dict[str, Any]:
     """A day's statements (AT, PROCESS, KIND) in figures: counts per kind and per process, and the warehouse
-    time the ``compute`` ones cause at ``auto_suspend_seconds``."""
+    time the ``compute`` ones cause at ``auto_suspend_seconds``. The pipeline's statements (the embedded
+    stack runs its list tasks and Genesys simulator in the console's processes) are counted apart, in
+    ``pipeline``, and left out of the rest: in production they run on Databricks, not in the console."""
+    pipeline = int((statements["PROCESS"] == PIPELINE).sum()) if len(statements) else 0
+    statements = statements[statements["PROCESS"] != PIPELINE] if len(statements) else statements
     kinds = {kind: int((statements["KIND"] == kind).sum()) for kind in ("compute", "result_cache", "metadata")}
     per_process = {str(p): int(n) for p, n in statements.groupby("PROCESS").size().items()} if len(statements) else {}
     compute = [t for t, k in zip(statements["AT"], statements["KIND"], strict=True) if k == "compute"]
-    return {"total": len(statements), "kinds": kinds, "per_process": per_process,
+    return {"total": len(statements), "kinds": kinds, "per_process": per_process, "pipeline": pipeline,
             "awake": awake(compute, auto_suspend_seconds)}

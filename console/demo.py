@@ -13,7 +13,8 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,17 @@ REPLAY_REQUESTER = "demo replay"
 
 
 # ------------------------------------------------------------------------------------------------ feeds
+@contextmanager
+def _pipeline_session(adapters: Adapters) -> Iterator[Any]:
+    """A session whose statements are the demo's pipeline (feeds, seed, Genesys simulator), not the console's
+    reading: counted apart (``Meter.attributed``), left out of the console's warehouse bill."""
+    with adapters.warehouse.meter.attributed("pipeline"), adapters.warehouse.session() as session:
+        yield session
+
+
 def prepare_day(adapters: Adapters, day: dt.date) -> str:
     """The upstream feeds of ``day``: the loan-tape load and the SFTP drop (idempotent)."""
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         seed.prepare_day(session, adapters.settings, day)
     return f"sources ready for {day}"
 
@@ -72,14 +81,14 @@ def genesys_upload(adapters: Adapters, day: dt.date) -> str:
     replayed = _replayed(adapters, day)
     late = (now - dt.timedelta(seconds=30)).replace(tzinfo=None) \
         if now > planned + dt.timedelta(minutes=30) and not replayed else None
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         genesys.upload(session, adapters.settings.tables, [day], upload_at=late)
     return f"Genesys upload simulated for {day}" + (" (late: the console started after the upload window)"
                                                      if late else "")
 
 
 def results_export(adapters: Adapters, day: dt.date) -> str:
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         genesys.export(session, adapters.settings.tables, [day])
     return f"results export simulated for {day}"
 
@@ -90,12 +99,12 @@ def _replayed(adapters: Adapters, day: dt.date) -> bool:
 
 
 def uploaded(adapters: Adapters, day: dt.date) -> bool:
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         return pipeline_data.upload_summary(session, adapters.settings.tables, day)[0] is not None
 
 
 def exported(adapters: Adapters, day: dt.date) -> bool:
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         return pipeline_data.export_summary(session, adapters.settings.tables, day)[0] is not None
 
 
@@ -142,7 +151,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
             _ensure_volumes(adapters)
             return f"demo history present: {meta['first_day']} to {meta['last_day']}, {meta['accounts']:,} accounts"
         progress(f"filling {len(gap)} business day(s) of demo history missed since {last}")
-        with adapters.warehouse.session() as session:
+        with _pipeline_session(adapters) as session:
             for day in gap:
                 seed.prepare_day(session, settings, day)
             seed.run_tasks(session, settings, adapters.spec, gap[0], gap[-1], progress)
@@ -159,7 +168,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
     progress(f"building {len(history)} business days of demo history ({history[0]} to {history[-1]}) "
              f"for {size:,} synthetic accounts")
     demo_settings = settings if size == settings.demo_accounts else _with_accounts(settings, size)
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         seed.build_warehouse(session, demo_settings, adapters.spec, history, progress)
         volumes.refresh_daily_volumes(session, settings.tables)
     with adapters.store.begin() as conn:
@@ -179,7 +188,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
 def _ensure_volumes(adapters: Adapters) -> None:
     """A history seeded before the daily volume aggregate existed gets it built once."""
 
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         volumes.backfill_if_empty(session, adapters.settings.tables)
 
 
@@ -254,7 +263,7 @@ def replay_day(adapters: Adapters, day: dt.date, clock: Clock, user: str) -> str
     anomaly = anomaly_on(adapters, day)
     model = model_day(spec, day, settings.demo_seed, anomaly)
     finished = {key: utc_naive(moment) for key, moment in model.finished(spec).items()}
-    with adapters.warehouse.session() as session:
+    with _pipeline_session(adapters) as session:
         seed.prepare_day(session, settings, day)
         seed.run_day(session, settings, spec, day, finished)
         if anomaly and anomaly.kind == "short_list":
@@ -266,11 +275,11 @@ def replay_day(adapters: Adapters, day: dt.date, clock: Clock, user: str) -> str
         reconcile_day(adapters, day, user, trigger="SCHEDULE", clock=FrozenClock(pre_upload))
         done.append(f"{s['pre_upload']} checks")
     if now >= at_et(day, s["genesys_upload"]):
-        with adapters.warehouse.session() as session:
+        with _pipeline_session(adapters) as session:
             genesys.upload(session, settings.tables, [day])
         done.append(f"{s['genesys_upload']} upload")
     if now >= at_et(day, s["results_export"]) and not (anomaly and anomaly.kind == "missing_export"):
-        with adapters.warehouse.session() as session:
+        with _pipeline_session(adapters) as session:
             genesys.export(session, settings.tables, [day])
         done.append(f"{s['results_export']} export")
     with adapters.store.begin() as conn:

@@ -150,7 +150,13 @@ def trigger_workflow() -> None:
         # The demo started after today's run would have ended: the day as it would have happened, not a live
         # run at this hour (which made every milestone late). A person's run, rerun or repair is live.
         if demo.replayable(adapters, day, _rt().clock.now()):
-            return demo.replay_day(adapters, day, _rt().clock, SYSTEM_USER)
+            # While the day is rebuilt its facts are half there (the lists and the upload before the run's
+            # record): the watch and the alert cycle wait for it, then judge it once, below.
+            _REPLAYING.set()
+            try:
+                return demo.replay_day(adapters, day, _rt().clock, SYSTEM_USER)
+            finally:
+                _REPLAYING.clear()
         if adapters.is_demo:
             demo.prepare_day(adapters, day)
         run = adapters.engine.trigger(day, SYSTEM_USER, trigger="SCHEDULE")
@@ -175,10 +181,16 @@ def results_export() -> None:
         _record("results_export", day, lambda: demo.results_export(_rt().adapters, day))
 
 
+# Set while the demo rebuilds today (``demo.replay_day``): the watch and the alert cycle skip that moment.
+_REPLAYING = threading.Event()
+
+
 def evaluate_alerts() -> None:
     """The alert rules for today's business date, the digest when due, and delivery of the outbox."""
 
     rt = _rt()
+    if _REPLAYING.is_set():
+        return
     now = rt.clock.now()
     _record("alerts", business_date(now, rt.adapters.settings.day_rolls_at),
             lambda: ", ".join(f"{k} {v}" for k, v in alerts.run_cycle(rt.adapters, now).items() if v) or "nothing new")
@@ -238,7 +250,7 @@ def _in_windows(adapters: Adapters, day: dt.date, now: dt.datetime) -> bool:
 def checks_if_changed() -> None:
     """The watch: reconcile, check and gate today when its facts changed since the last time, then alert."""
     day = _today()
-    if day is None:
+    if day is None or _REPLAYING.is_set():
         return
     rt = _rt()
     try:

@@ -194,3 +194,20 @@ def test_the_same_question_is_the_same_text_so_snowflakes_result_cache_can_answe
     after = counts(adapters)
     assert after.get(COMPUTE, 0) == before.get(COMPUTE, 0)
     assert after.get(RESULT_CACHE, 0) - before.get(RESULT_CACHE, 0) >= 7  # the seven aggregates of a day
+
+
+def test_the_pipelines_statements_are_counted_apart_from_the_consoles() -> None:
+    """The embedded stack runs the list tasks and the Genesys simulator in the console's processes: their
+    statements are the pipeline's (Databricks and Genesys in production) and stay out of the console's bill."""
+    import pandas as pd
+
+    meter = Meter("worker")
+    meter.record("SELECT 1 FROM ANALYTICS.CRON_STORE.RPT_OUTBOUND_LISTS", False)
+    with meter.attributed("pipeline"):
+        meter.record("INSERT INTO ANALYTICS.CRON_STORE.RPT_OUTBOUND_LISTS SELECT 1", False)
+        meter.record("INSERT INTO ANALYTICS.CRON_STORE.RPT_OUTBOUND_LISTS SELECT 2", False)
+    assert meter.totals[COMPUTE] == 1  # the process's own
+    rows = pd.DataFrame([{"AT": r["at"], "PROCESS": r["process"], "KIND": r["kind"]} for r in meter._pending])
+    assert list(rows["PROCESS"]) == ["worker", "pipeline", "pipeline"]
+    used = cost.usage(rows, 60)
+    assert (used["total"], used["pipeline"], used["kinds"][COMPUTE], used["awake"].statements) == (1, 2, 1, 1)

@@ -447,7 +447,8 @@ class LocalEngine(ActionRequestLog):
             module = importlib.import_module(self.spec.task(key).module)
             if self.warehouse is None or self.context_factory is None:
                 raise RuntimeError("this engine has no warehouse; it can only read runs")
-            with self.warehouse.session() as session:
+            # the task's statements are the pipeline's (Databricks runs them in production), not the console's
+            with self.warehouse.meter.attributed("pipeline"), self.warehouse.session() as session:
                 ctx = self.context_factory(session, run.business_date, key, run.run_id)
                 setup = time.perf_counter() - t0
                 output = self._within(self.spec.task(key).timeout_seconds, lambda: module.run(ctx), session)

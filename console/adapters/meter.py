@@ -25,7 +25,8 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +62,19 @@ class Meter:
         self._watched: set[str] = set()  # upper-case table names whose change markers the console reads
         self._version = ""  # the markers' value at the last read, one string for all watched tables
         self._lock = threading.Lock()
+        self._local = threading.local()  # a thread's statements attributed to another process (``attributed``)
+
+    @contextmanager
+    def attributed(self, process: str) -> Iterator[None]:
+        """Count this thread's statements in the block as ``process``'s: the embedded stack's pipeline (the local
+        engine's tasks, the demo's Genesys simulator) runs in the console's processes but is not the console's
+        reading; ``cost.usage`` leaves ``pipeline`` out of the console's figures."""
+        saved = getattr(self._local, "process", None)
+        self._local.process = process
+        try:
+            yield
+        finally:
+            self._local.process = saved
 
     def data_version(self, markers: dict[str, Any]) -> None:
         """The change markers just read (table name -> marker): repeats of a query over these tables are
@@ -86,9 +100,11 @@ class Meter:
     def record(self, sql: str, is_describe: bool) -> None:
         with self._lock:
             kind = self.classify(sql, is_describe)
-            self.totals[kind] += 1
+            if not getattr(self._local, "process", None):  # the totals are this process's own statements
+                self.totals[kind] += 1
             if len(self._pending) < MAX_PENDING:
-                self._pending.append({"at": self.now(), "process": self.process, "kind": kind,
+                process = getattr(self._local, "process", None) or self.process
+                self._pending.append({"at": self.now(), "process": process, "kind": kind,
                                       "statement": sql[:200]})
 
     def listener(self) -> Any:
