@@ -337,6 +337,39 @@ def _wait_for(ready: Callable[[], bool], seconds: float, alive: Callable[[], boo
         time.sleep(0.2)
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Every attempt of one task on a business date: state, times, the error and its stack trace."""
+    # on demand (see the module docstring)
+    from console.status import check_date
+    from console.text import plain
+
+    adapters = _adapters()
+    clock = SystemClock()
+    day = check_date(args.date, clock) if args.date else business_date(clock.now(), adapters.settings.day_rolls_at)
+    task = adapters.spec.task(args.task)  # an unknown task: ConfigError naming the known ones
+    run = adapters.engine.run_for_date(day)
+    if run is None:
+        raise InvalidRequest(f"{day} has no run yet.", "Pick a date with a run (`python -m console status --date D`).")
+    attempts = [a for a in run.attempts if a.task_key == task.key]
+    if args.attempt is not None:
+        tries = ", ".join(str(a.attempt + 1) for a in attempts) or "none"
+        attempts = [a for a in attempts if a.attempt + 1 == args.attempt]
+        if not attempts:
+            raise InvalidRequest(f"{task.short_key} has no try {args.attempt} in run {run.run_id} of {day}.",
+                                 f"Its tries: {tries}.")
+    if not attempts:
+        print(f"{task.short_key} has not started in run {run.run_id} of {day}.")
+        return 0
+    for a in attempts:
+        repair = f", repair {a.repair_id}" if a.repair_id else ""
+        times = f" · {a.start:%H:%M:%S} to {a.end:%H:%M:%S} UTC" if a.start and a.end else ""
+        print(f"== {task.short_key} · run {run.run_id} of {day} · try {a.attempt + 1}{repair} · {a.state.label}{times}")
+        if a.error_message:
+            print(f"error: {plain(a.error_message)}")
+        print(a.error_trace.rstrip() if a.error_trace else "(no stack trace recorded for this try)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m console",
@@ -372,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "exit 1 on a mismatch or a failed check")
     rec.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
     rec.add_argument("--json", action="store_true", help="one JSON object")
+    logs_ = sub.add_parser("logs", help="a task's tries on a date: state, error and stack trace")
+    logs_.add_argument("--date", type=_date, help="business date YYYY-MM-DD (default: today's)")
+    logs_.add_argument("--task", required=True, help="the task's key or short key (e.g. DI-749)")
+    logs_.add_argument("--attempt", type=int, help="only this try (1 is the first)")
     return parser
 
 
@@ -386,7 +423,7 @@ def cmd_rehearse(_: argparse.Namespace) -> int:
 COMMANDS = {"serve": cmd_serve, "ui": cmd_ui, "worker": cmd_worker, "warehouse": cmd_warehouse, "seed": cmd_seed,
             "run-workflow": cmd_run_workflow, "status": cmd_status, "check": cmd_check, "doctor": cmd_doctor,
             "deploy-job": cmd_deploy_job, "reconcile": cmd_reconcile, "migrate": cmd_migrate,
-            "rehearse": cmd_rehearse}
+            "rehearse": cmd_rehearse, "logs": cmd_logs}
 
 
 def main(argv: list[str] | None = None) -> int:

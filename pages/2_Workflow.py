@@ -65,6 +65,21 @@ with guarded():
         attempts = views.attempts_table(run, chosen) if run else None
         if attempts is not None and len(attempts) > 1:
             st.dataframe(views.styled(attempts, ["State"]), hide_index=True)
+        traced = [a for a in run.attempts if a.task_key == chosen and a.error_trace] if run else []
+        if traced:
+            short = spec.task(chosen).short_key
+            with st.expander(f"Stack trace ({len(traced)} failed {'try' if len(traced) == 1 else 'tries'})",
+                             icon=":material/bug_report:"):
+                pick = traced[-1] if len(traced) == 1 else st.selectbox(
+                    "Try", traced, index=len(traced) - 1, key="trace_try",
+                    format_func=lambda a: f"try {a.attempt + 1}" + (f" (repair {a.repair_id})" if a.repair_id else ""))
+                needle = st.text_input("Search the trace", key="trace_search", placeholder="e.g. FileNotFoundError")
+                text, count = views.trace_lines(pick.error_trace or "", needle)
+                st.code(text or "(no line matches)", language="text")
+                st.caption(f"{count} line(s). `python -m console logs --date {page.day} --task {short}` prints it.")
+                st.download_button("Download the trace", pick.error_trace or "", key="trace_download",
+                                   file_name=f"{short}_{page.day}_try{pick.attempt + 1}.txt", mime="text/plain",
+                                   icon=":material/download:")
     actions.rerun_from_button(page, who, status, chosen)
 
     st.subheader("Tasks")

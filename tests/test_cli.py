@@ -112,6 +112,19 @@ def test_a_failing_task_makes_run_workflow_exit_1(stack: Stack) -> None:
     assert status.returncode == 1 and "FAILED" in status.stdout and "DI-862" in status.stdout, status.stdout
 
 
+def test_logs_print_a_failed_tries_error_and_stack_trace(stack: Stack) -> None:
+    """After the failed rerun above: DI-862's try, its error and the traceback the engine kept."""
+    out = stack.cli("logs", "--task", "DI-862")
+    assert out.returncode == 0, out.stderr
+    assert "== DI-862 · run" in out.stdout and "· failed ·" in out.stdout, out.stdout
+    assert "Traceback (most recent call last)" in out.stdout
+    out = stack.cli("logs", "--task", "DI-862", "--attempt", "9")
+    assert out.returncode == 2 and "no try 9" in out.stderr and "Its tries: 1" in out.stderr
+    out = stack.cli("logs", "--task", "NO-SUCH")
+    assert out.returncode == 2 and "unknown task" in out.stderr and "DI-749" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_bad_dates_are_refused_with_the_reason(stack: Stack) -> None:
     out = stack.cli("status", "--date", "2099-01-05")
     assert out.returncode == 2 and "in the future" in out.stderr and "Traceback" not in out.stderr

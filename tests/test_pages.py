@@ -43,6 +43,13 @@ def stack_env(data_dir: Path, port: int) -> dict[str, str]:
             "CONSOLE_SECRETS": str(data_dir / "no-secrets.toml")}
 
 
+FAILED_TRACE = """Traceback (most recent call last):
+  File "/work/jobs/tasks/di_749.py", line 41, in run
+    drop = ctx.sftp_inbox / f"email_non_openers_{day:%Y%m%d}.csv"
+FileNotFoundError: the drop is late
+"""
+
+
 def record_failed_run(adapters: Adapters, day: dt.date, failing: str = "DI-749") -> int:
     """A newer run of ``day`` that failed at ``failing``; its dependents upstream-failed."""
     spec = adapters.spec
@@ -66,7 +73,8 @@ def record_failed_run(adapters: Adapters, day: dt.date, failing: str = "DI-749")
             conn.execute(task_runs.insert().values(
                 run_id=run_id, task_key=key, attempt=0, life_cycle_state="TERMINATED",
                 result_state="FAILED" if key == failed else "SUCCESS", start_time=moment, end_time=end,
-                error_message="FileNotFoundError: the drop is late" if key == failed else None))
+                error_message="FileNotFoundError: the drop is late" if key == failed else None,
+                error_trace=FAILED_TRACE if key == failed else None))
             moment = end
         conn.execute(runs.update().where(runs.c.run_id == run_id).values(end_time=moment))
     return int(run_id)
@@ -211,6 +219,23 @@ def test_workflow_draws_the_dag_table_and_history(stack: Stack) -> None:
     if today_run is not None and not today_run.state.is_terminal:
         assert at.button(key="action_trigger").disabled
         assert not at.button(key="action_cancel").disabled
+
+
+def test_workflow_shows_a_failed_tries_stack_trace_searchable_and_downloadable(stack: Stack) -> None:
+    at = app("pages/2_Workflow.py").run()
+    at.date_input(key="business_date").set_value(stack.failed_day).run()
+    assert not at.exception
+    at.selectbox(key="task_pick").set_value(stack.adapters.spec.task("DI-749").key).run()
+    trace = next(e for e in at.expander if e.label.startswith("Stack trace"))
+    assert "Traceback (most recent call last)" in trace.code[0].value
+    at.text_input(key="trace_search").input("filenotfound").run()
+    assert not at.exception
+    shown = next(e for e in at.expander if e.label.startswith("Stack trace")).code[0].value
+    assert shown == "FileNotFoundError: the drop is late"  # only the lines that match, any case
+    at.text_input(key="trace_search").input("no such words").run()
+    assert "(no line matches)" in next(e for e in at.expander if e.label.startswith("Stack trace")).code[0].value
+    at.selectbox(key="task_pick").set_value(stack.adapters.spec.task("BI-2482").key).run()
+    assert not [e for e in at.expander if e.label.startswith("Stack trace")]  # a task that succeeded has none
 
 
 def test_rerun_failed_tasks_asks_first_then_queues_once_and_is_audited(stack: Stack) -> None:

@@ -223,6 +223,14 @@ def duration_frame(runs: list[Run], spec: Any, days: list[dt.date]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["Business date", "Task", "Minutes"])
 
 
+def trace_lines(trace: str, needle: str = "") -> tuple[str, int]:
+    """A stack trace, or only its lines that contain ``needle`` (any case), and how many lines that is."""
+    lines = trace.rstrip().splitlines()
+    if needle.strip():
+        lines = [line for line in lines if needle.strip().lower() in line.lower()]
+    return "\n".join(lines), len(lines)
+
+
 def attempts_table(run: Run, key: str) -> pd.DataFrame:
     """Every attempt of one task in a run: try, repair, times, setup and execution seconds, error."""
     rows = [{
