@@ -110,7 +110,7 @@ def warehouse_facts(adapters: Adapters, day: dt.date, now: dt.datetime | None = 
     settings = adapters.settings
     names = [getattr(settings.tables, key) for key in WATCHED_TABLES]
     with adapters.warehouse.session() as session:
-        markers = adapters.warehouse.change_markers(session, names) if settings.read_when_changed else {}
+        markers = _markers(adapters, session, names) if settings.read_when_changed else {}
         with _MEMO_LOCK:
             memo = _MEMOS.setdefault(adapters.warehouse, {})
             kept = memo.get(day)
@@ -132,6 +132,20 @@ def warehouse_facts(adapters: Adapters, day: dt.date, now: dt.datetime | None = 
             for old in sorted(memo)[:-MEMO_DAYS]:
                 del memo[old]
     return fresh
+
+
+def _markers(adapters: Adapters, session: Any, names: list[str]) -> dict[str, str | None]:
+    """The change markers, or {} (read everything, keep nothing) when SHOW TABLES fails for another reason than
+    the connection: a role without the privilege must cost money, not correctness."""
+    try:
+        return adapters.warehouse.change_markers(session, names)
+    except ConsoleError:
+        raise
+    except Exception as exc:
+        logger.warning("change markers not readable (%s: %s); reading the day's facts in full",
+                       type(exc).__name__, str(exc)[:200])
+        adapters.warehouse.meter.data_version({})  # nothing is known unchanged: no result-cache estimate either
+        return {}
 
 
 def forget_warehouse_facts(adapters: Adapters) -> None:

@@ -211,3 +211,38 @@ def test_the_pipelines_statements_are_counted_apart_from_the_consoles() -> None:
     assert list(rows["PROCESS"]) == ["worker", "pipeline", "pipeline"]
     used = cost.usage(rows, 60)
     assert (used["total"], used["pipeline"], used["kinds"][COMPUTE], used["awake"].statements) == (1, 2, 1, 1)
+
+
+def test_when_show_tables_fails_the_facts_are_read_in_full_not_kept(stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A role that may read the tables but not list them costs money, never correctness."""
+    adapters, _ = stack
+    facts.forget_warehouse_facts(adapters)
+
+    def refused(session, names):
+        raise RuntimeError("SQL compilation error: insufficient privileges to operate on database 'GENESYS'")
+
+    monkeypatch.setattr(adapters.warehouse, "change_markers", refused)
+    first = facts.warehouse_facts(adapters, DAY)
+    before = counts(adapters)
+    second = facts.warehouse_facts(adapters, DAY)
+    assert second is not first and second.uploaded == first.uploaded  # read again, the same facts
+    assert counts(adapters)[COMPUTE] > before[COMPUTE]
+
+
+def test_old_statement_rows_are_pruned_as_flushes_go(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from console.adapters import meter as meter_module
+    from console.store import StateStore, warehouse_statements
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=meter_module.RETENTION_DAYS + 1)
+    with store.begin() as conn:
+        conn.execute(sa.insert(warehouse_statements), [{"at": old, "process": "ui", "kind": "compute",
+                                                        "statement": "old"}])
+    meter = Meter("ui")
+    meter.record("SHOW TABLES IN DATABASE GENESYS", False)
+    assert meter.flush(store) == 1
+    with store.connect() as conn:
+        left = [r.statement for r in conn.execute(sa.select(warehouse_statements))]
+    assert left == ["SHOW TABLES IN DATABASE GENESYS"]

@@ -14,7 +14,7 @@ the client's describe round trips included. Each is one of:
 
 Rows are kept in memory and written to the state DB's ``warehouse_statements`` by ``flush`` (the Audit page and
 ``bench/bench_warehouse_cost.py`` read them); a state DB that cannot be written keeps them for the next flush,
-up to ``MAX_PENDING``.
+up to ``MAX_PENDING``. Rows older than ``RETENTION_DAYS`` are deleted as flushes go.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 METADATA, RESULT_CACHE, COMPUTE = "metadata", "result_cache", "compute"
 KINDS = (COMPUTE, RESULT_CACHE, METADATA)
 MAX_PENDING = 10_000
+RETENTION_DAYS = 35  # the state DB keeps this many days of statements (about 10,000 rows a day)
+PRUNE_EVERY = dt.timedelta(hours=6)
 CACHE_HOURS = 24  # Snowflake keeps a persisted result for 24 hours after its last use
 _METADATA = re.compile(r"^\s*(show|desc|describe|use|alter\s+session)\b", re.IGNORECASE)
 # Functions evaluated at execution time: a query that uses one is never answered from the result cache.
@@ -63,6 +65,7 @@ class Meter:
         self._version = ""  # the markers' value at the last read, one string for all watched tables
         self._lock = threading.Lock()
         self._local = threading.local()  # a thread's statements attributed to another process (``attributed``)
+        self._pruned: dt.datetime | None = None
 
     @contextmanager
     def attributed(self, process: str) -> Iterator[None]:
@@ -131,6 +134,11 @@ class Meter:
         try:
             with store.begin() as conn:
                 conn.execute(sa.insert(warehouse_statements), rows)
+                now = _utcnow()
+                if self._pruned is None or now - self._pruned > PRUNE_EVERY:
+                    self._pruned = now
+                    conn.execute(sa.delete(warehouse_statements).where(
+                        warehouse_statements.c.at < now - dt.timedelta(days=RETENTION_DAYS)))
         except Exception as exc:  # the state DB is down: keep them for the next flush (bounded)
             logger.warning("warehouse statement counts not written (%s); kept for the next flush", type(exc).__name__)
             with self._lock:
