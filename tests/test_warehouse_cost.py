@@ -22,7 +22,6 @@ from console.adapters.meter import COMPUTE, METADATA, RESULT_CACHE, Meter
 from console.adapters.protocols import Adapters
 from console.clock import FrozenClock, at_et
 from console.ui.frame import CLOCK_KEY
-from tests.conftest import Warehouse
 from tests.test_pages import clear_caches, embedded_stack, seed_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +35,11 @@ def markers(session, table: str) -> tuple[int, int]:
     return row["rows"], row["bytes"]
 
 
-def test_the_embedded_warehouse_moves_a_tables_marker_with_each_write_and_only_then(warehouse: Warehouse) -> None:
-    session = warehouse.session_factory()
+def test_the_embedded_warehouse_moves_a_tables_marker_with_each_write_and_only_then(stack) -> None:
+    from console.adapters.embedded_warehouse import open_session
+
+    adapters, _ = stack
+    session = open_session(adapters.settings)
     table = f"ANALYTICS.CRON_STORE.MARKER_{uuid.uuid4().hex[:8].upper()}"
     session.sql(f"create table {table} (A int)").collect()
     created = markers(session, table)
@@ -53,8 +55,9 @@ def test_the_embedded_warehouse_moves_a_tables_marker_with_each_write_and_only_t
     session.sql("commit").collect()
     committed = markers(session, table)
     assert inserted != deleted != committed
-    other = warehouse.session_factory()  # another session sees the same marker
+    other = open_session(adapters.settings)  # another session sees the same marker
     assert markers(other, table) == committed
+    session.sql(f"drop table {table}").collect()
 
 
 def test_the_meter_tells_metadata_and_result_cache_from_compute() -> None:
