@@ -12,9 +12,12 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +43,7 @@ from console.store import demo_meta, repairs, runs, task_runs
 from jobs.common import utc_naive
 from jobs.demo import genesys, seed
 from jobs.demo.anomalies import ANOMALIES, Anomaly
+from jobs.tasks import di_749
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -340,6 +344,18 @@ def _write_day(conn: Any, spec: Any, day: dt.date, model: DayRun, source: str, r
     return int(run_id)
 
 
+def _late_drop(day: dt.date) -> tuple[str, str]:
+    """The error and the traceback of the failed-task anomaly (the SFTP drop is late), raised by DI-749's own code
+    on an empty inbox, so a demo day's failure reads exactly as a real one would."""
+    with tempfile.TemporaryDirectory() as empty:
+        try:
+            di_749.read_files(Path(empty), [day])
+        except Exception as exc:
+            return (f"{type(exc).__name__}: {exc}".replace(empty, "sftp/inbound"),
+                    traceback.format_exc().replace(empty, "sftp/inbound"))
+    return f"the SFTP drop for {day} is late", ""
+
+
 def _model_day(spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anomaly | None) -> DayRun:
     start = at_et(day, "06:00") + dt.timedelta(seconds=float(rng.uniform(5, 40)))
     setup_min = CLUSTER_START_MINUTES * float(rng.lognormal(0, 0.2))
@@ -361,10 +377,10 @@ def _model_day(spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anoma
         if key == failed_key:
             for attempt in range(task.max_retries + 1):
                 t_end = t_start + dt.timedelta(minutes=float(rng.uniform(0.5, 1.5)))
+                message, trace = _late_drop(day)
                 rows.append(dict(task_key=key, attempt=attempt, result_state="FAILED", start_time=t_start,
                                  end_time=t_end, setup_seconds=setup, execution_seconds=None,
-                                 error_message="FileNotFoundError: email_non_openers file for "
-                                               f"{day:%Y%m%d} is not on the SFTP drop (the drop is late)"))
+                                 error_message=message, error_trace=trace))
                 t_start = t_end + dt.timedelta(minutes=5)
             ends[key] = t_end
             continue

@@ -150,3 +150,22 @@ def test_lists_exist_for_business_days_only(demo):
             .select("BUSINESS_DATE").distinct().collect()}
     assert set(business_days(demo.days[0], demo.days[-1])) <= days
     assert all(is_business_day(day) for day in days)
+
+
+def test_the_demos_failed_task_day_carries_the_real_tasks_error_and_traceback() -> None:
+    """The failed-task anomaly (the SFTP drop late) is raised by DI-749's own code, so its stack trace on the
+    Workflow page reads as a real failure would."""
+    from console import demo
+    from console.settings import load_settings
+    from jobs.demo.anomalies import ANOMALIES
+
+    spec = load_workflow(load_settings(secrets={}).workflow_spec)
+    anomaly = next(a for a in ANOMALIES if a.kind == "failed_task")
+    model = demo.model_day(spec, dt.date(2026, 11, 18), 7, anomaly)
+    failed = [a for a in model.attempts if a["result_state"] == "FAILED"]
+    assert len(failed) == spec.task(anomaly.subject).max_retries + 1
+    for attempt in failed:
+        assert attempt["error_message"].startswith("SourceDataMissing: DI-749: SFTP drop is late: "
+                                                   "email_non_openers_20261118.csv not found in sftp/inbound")
+        assert 'jobs/tasks/di_749.py", line' in attempt["error_trace"]
+        assert "/tmp" not in attempt["error_trace"]  # the scratch folder it was raised in is not shown
