@@ -149,7 +149,8 @@ def _markers(adapters: Adapters, session: Any, names: list[str]) -> dict[str, st
 
 
 def forget_warehouse_facts(adapters: Adapters) -> None:
-    """Drop the kept facts (after a person's action the next read goes to the warehouse)."""
+    """Drop this adapter set's kept facts, so that the next read goes to the warehouse whatever the markers say
+    (no front door needs it: a person's action that changes a table moves its marker)."""
     with _MEMO_LOCK:
         _MEMOS.pop(adapters.warehouse, None)
 

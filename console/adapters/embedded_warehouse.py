@@ -179,7 +179,7 @@ def tracked_app(fs_server: Any, tracker: ChangeTracker) -> Any:
                 body = await request.body()
                 if request.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                tracker.after(request.headers.get("Authorization", "")[17:-1], json.loads(body)["sqlText"])
+                tracker.after(fs_server.to_token(request), json.loads(body)["sqlText"])
         except Exception:  # the change tracker must never fail a query
             logger.exception("recording a write failed")
         return response
