@@ -6,11 +6,10 @@ import datetime as dt
 
 import streamlit as st
 
-from console import cost, facts
 from console.auth import allowed
 from console.clock import ET, at_et
 from console.text import csv_frame
-from console.ui import queries
+from console.ui import cached, queries
 from console.ui.about import stack_and_settings
 from console.ui.frame import frame, guarded
 
@@ -46,9 +45,8 @@ if allowed(page.who, "view_costs"):
     with guarded():
         st.subheader("The console's warehouse use today", divider="gray")
         today = page.now.astimezone(ET).date()
-        statements = facts.warehouse_statement_rows(page.adapters, at_et(today, "00:00"), page.now)
         suspend = page.adapters.settings.auto_suspend_seconds
-        used = cost.usage(statements, suspend)
+        used = cached.warehouse_usage(page.adapters, at_et(today, "00:00"), page.now)
         kinds, woke = used["kinds"], used["awake"]
         first, second, third = st.columns(3)
         first.metric("Statements sent", f"{used['total']:,}",

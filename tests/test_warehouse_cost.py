@@ -249,3 +249,17 @@ def test_old_statement_rows_are_pruned_as_flushes_go(tmp_path: Path) -> None:
     with store.connect() as conn:
         left = [r.statement for r in conn.execute(sa.select(warehouse_statements))]
     assert left == ["SHOW TABLES IN DATABASE GENESYS"]
+
+
+def test_the_audit_page_shows_the_days_warehouse_use_to_the_admin(stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    adapters, env = stack
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    clear_caches()
+    at = AppTest.from_file(str(ROOT / "pages" / "7_Audit.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "The console's warehouse use today" in [h.value for h in at.subheader]
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Statements sent", "Needed a running warehouse", "Warehouse kept awake (estimate)"}
+    assert metrics["Warehouse kept awake (estimate)"].endswith(" min")

@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from console import alerts, facts, notify, runbook
+from console import alerts, cost, facts, notify, runbook
 from console.adapters.protocols import Adapters
 from console.facts import DayReads, WorkerStatus, keep_last_known, read_day, read_history, worker_status
 from console.model import Run
@@ -111,6 +111,18 @@ def _evidence(_adapters: Adapters, stack: str, rule: str, day: dt.date) -> list[
 def runbook_evidence(adapters: Adapters, rule: str, day: dt.date) -> list[str]:
     """The runbook's live evidence (warehouse and cluster reads), at most once a minute per alert type and day."""
     return _evidence(adapters, _stack(adapters), rule, day)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _warehouse_usage(_adapters: Adapters, stack: str, start: dt.datetime, _end: dt.datetime) -> dict[str, Any]:
+    statements = facts.warehouse_statement_rows(_adapters, start, _end)
+    return cost.usage(statements, _adapters.settings.auto_suspend_seconds)
+
+
+def warehouse_usage(adapters: Adapters, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """The console's warehouse statements from ``start`` to ``end`` in figures (``cost.usage``), at most once a
+    minute: a day holds about 10,000 rows, and each filter change on the Audit page reruns it."""
+    return _warehouse_usage(adapters, _stack(adapters), start, end)
 
 
 _WATCHED: dict[str, float] = {}
