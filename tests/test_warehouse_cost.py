@@ -252,7 +252,7 @@ def test_old_statement_rows_are_pruned_as_flushes_go(tmp_path: Path) -> None:
 
 
 def test_the_audit_page_shows_the_days_warehouse_use_to_the_admin(stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    adapters, env = stack
+    _, env = stack
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     clear_caches()
