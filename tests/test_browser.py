@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -93,8 +94,17 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Stack]]:
         yield url, stack
 
 
-def launch(p: object) -> object:
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)  # type: ignore[attr-defined]
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, closed however the test ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def settle(page: object, text: str) -> None:
@@ -110,62 +120,54 @@ def node_fill(page: object, short_key: str) -> str:
 
 
 def test_home_checklist_audit_timeline_in_chromium_with_screenshots(ui: tuple[str, Stack]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, stack = ui
     run = stack.adapters.engine.run_for_date(stack.day)
     done = f"{run.done_count if run else 0} of {len(stack.adapters.spec.tasks)}"
     started = time.perf_counter()
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, timeout=30_000)
-            settle(page, "Refreshes every 30 s")
-            shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
-            assert stack.day.strftime("%d %b") in shown and done in shown
-            body = page.inner_text("body")
-            assert views.DEMO_BANNER in body and "Traceback" not in body
-            assert any(word in body for word in ("On track ·", "At risk ·", "Late ·", "Failed ·", "Done ·"))
-            page.screenshot(path=str(ARTIFACTS / "home.png"), timeout=15_000)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, timeout=30_000)
+        settle(page, "Refreshes every 30 s")
+        shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
+        assert stack.day.strftime("%d %b") in shown and done in shown
+        body = page.inner_text("body")
+        assert views.DEMO_BANNER in body and "Traceback" not in body
+        assert any(word in body for word in ("On track ·", "At risk ·", "Late ·", "Failed ·", "Done ·"))
+        page.screenshot(path=str(ARTIFACTS / "home.png"), timeout=15_000)
 
-            before = int(next(v for v in shown if v.endswith(f"of {len(stack.adapters.settings.checklist)}"))
-                         .split()[0])
+        before = int(next(v for v in shown if v.endswith(f"of {len(stack.adapters.settings.checklist)}"))
+                     .split()[0])
 
-            # An operator ticks an item with a note; Home's progress and the audit page show it.
-            page.goto(f"{url}/Checklist", timeout=30_000)
-            settle(page, "Day report (CSV)")
-            item = page.get_by_role("combobox", name="Item")  # type to filter, Enter to choose
-            item.click()
-            item.fill("Tableau")
-            page.get_by_role("option").filter(has_text="Check Tableau monitoring dashboard").first.wait_for()
-            item.press("Enter")
-            assert item.input_value() == "09:00 · Check Tableau monitoring dashboard"
-            page.get_by_label("Note (plain text", exact=False).fill("<b>green</b> all dashboards")
-            page.get_by_role("button", name="Apply").click()
-            page.get_by_text("Check Tableau monitoring dashboard: ticked").first.wait_for(timeout=15_000)
-            page.goto(url, timeout=30_000)
-            settle(page, "Refreshes every 30 s")
-            shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
-            assert f"{before + 1} of {len(stack.adapters.settings.checklist)}" in shown
-            page.goto(f"{url}/Audit", timeout=30_000)
-            settle(page, "The audit log is append-only")
-            assert "1 of 1 entries" in page.inner_text("body")
-            page.screenshot(path=str(ARTIFACTS / "audit.png"), timeout=15_000)
+        # An operator ticks an item with a note; Home's progress and the audit page show it.
+        page.goto(f"{url}/Checklist", timeout=30_000)
+        settle(page, "Day report (CSV)")
+        item = page.get_by_role("combobox", name="Item")  # type to filter, Enter to choose
+        item.click()
+        item.fill("Tableau")
+        page.get_by_role("option").filter(has_text="Check Tableau monitoring dashboard").first.wait_for()
+        item.press("Enter")
+        assert item.input_value() == "09:00 · Check Tableau monitoring dashboard"
+        page.get_by_label("Note (plain text", exact=False).fill("<b>green</b> all dashboards")
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text("Check Tableau monitoring dashboard: ticked").first.wait_for(timeout=15_000)
+        page.goto(url, timeout=30_000)
+        settle(page, "Refreshes every 30 s")
+        shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
+        assert f"{before + 1} of {len(stack.adapters.settings.checklist)}" in shown
+        page.goto(f"{url}/Audit", timeout=30_000)
+        settle(page, "The audit log is append-only")
+        assert "1 of 1 entries" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "audit.png"), timeout=15_000)
 
-            page.goto(f"{url}/Timeline?date={stack.failed_day}", timeout=30_000)
-            settle(page, "every attempt, retries and repairs included")
-            assert "Failed ·" in page.inner_text("body")
-            page.screenshot(path=str(ARTIFACTS / "timeline.png"), timeout=15_000)
-        finally:
-            browser.close()
+        page.goto(f"{url}/Timeline?date={stack.failed_day}", timeout=30_000)
+        settle(page, "every attempt, retries and repairs included")
+        assert "Failed ·" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "timeline.png"), timeout=15_000)
     assert time.perf_counter() - started < 90
 
 
 def test_a_failed_task_is_rerun_from_the_workflow_page_once(ui: tuple[str, Stack]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, stack = ui
     engine = stack.adapters.engine
     stop = threading.Event()
@@ -178,36 +180,32 @@ def test_a_failed_task_is_rerun_from_the_workflow_page_once(ui: tuple[str, Stack
     poller.start()
     link = f"{url}/Workflow?date={stack.failed_day}"
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            try:
-                first = browser.new_page(viewport={"width": 1400, "height": 1000})
-                second = browser.new_page(viewport={"width": 1400, "height": 1000})
-                for page in (first, second):
-                    page.goto(link, timeout=30_000)
-                    settle(page, "Run history: last 30 business days")
-                assert node_fill(first, "DI-749") == "#c62828"  # red: failed
-                first.screenshot(path=str(ARTIFACTS / "workflow.png"), timeout=15_000)
+        with chromium() as browser:
+            first = browser.new_page(viewport={"width": 1400, "height": 1000})
+            second = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for page in (first, second):
+                page.goto(link, timeout=30_000)
+                settle(page, "Run history: last 30 business days")
+            assert node_fill(first, "DI-749") == "#c62828"  # red: failed
+            first.screenshot(path=str(ARTIFACTS / "workflow.png"), timeout=15_000)
 
-                for page in (first, second):  # two people open the same confirmation
-                    page.get_by_role("button", name="Rerun failed tasks and their dependents").click()
-                    dialog = page.get_by_role("dialog")
-                    dialog.get_by_text("These 5 task(s) will run").wait_for(timeout=15_000)
-                    assert "already uploaded" in dialog.inner_text()
-                    dialog.get_by_text("I understand that lists already uploaded").click()
-                    page.wait_for_timeout(300)
-                first.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
-                second.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
+            for page in (first, second):  # two people open the same confirmation
+                page.get_by_role("button", name="Rerun failed tasks and their dependents").click()
+                dialog = page.get_by_role("dialog")
+                dialog.get_by_text("These 5 task(s) will run").wait_for(timeout=15_000)
+                assert "already uploaded" in dialog.inner_text()
+                dialog.get_by_text("I understand that lists already uploaded").click()
+                page.wait_for_timeout(300)
+            first.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
+            second.get_by_role("dialog").get_by_role("button", name="Confirm").click(no_wait_after=True)
 
-                first.get_by_text("Requested").first.wait_for(timeout=15_000)
-                deadline = time.monotonic() + 90
-                while node_fill(first, "DI-749") != "#2e7d32" and time.monotonic() < deadline:  # green
-                    first.wait_for_timeout(1000)
-                assert node_fill(first, "DI-749") == "#2e7d32", first.inner_text("body")[:2000]
-                assert "Traceback" not in first.inner_text("body") + second.inner_text("body")
-                first.screenshot(path=str(ARTIFACTS / "workflow-after-rerun.png"), timeout=15_000)
-            finally:
-                browser.close()
+            first.get_by_text("Requested").first.wait_for(timeout=15_000)
+            deadline = time.monotonic() + 90
+            while node_fill(first, "DI-749") != "#2e7d32" and time.monotonic() < deadline:  # green
+                first.wait_for_timeout(1000)
+            assert node_fill(first, "DI-749") == "#2e7d32", first.inner_text("body")[:2000]
+            assert "Traceback" not in first.inner_text("body") + second.inner_text("body")
+            first.screenshot(path=str(ARTIFACTS / "workflow-after-rerun.png"), timeout=15_000)
     finally:
         stop.set()
         poller.join(timeout=120)
@@ -221,7 +219,6 @@ def test_a_failed_task_is_rerun_from_the_workflow_page_once(ui: tuple[str, Stack
 
 
 def test_a_leak_holds_the_list_on_home_and_an_engineer_releases_it_in_chromium(ui: tuple[str, Stack]) -> None:
-    from playwright.sync_api import sync_playwright
     from snowflake.snowpark import functions as F
 
     from console import reconcile
@@ -238,26 +235,22 @@ def test_a_leak_holds_the_list_on_home_and_an_engineer_releases_it_in_chromium(u
                     f"'GR_CALL_LIST', 'CALL', 'GENESYS', {leak['ACCOUNT_ID']}, 'BI-737', '555-0100', 40, 999999, "
                     f"'{day} 11:00:00')").collect()
     reconcile.reconcile_day(stack.adapters, day, "worker", trigger="CHANGE", clock=FrozenClock(at_et(day, "06:40")))
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/?date={day}", timeout=30_000)
-            settle(page, "Refreshes every 30 s")
-            body = page.inner_text("body")
-            assert "GR_CALL_LIST held" in body and f"suppressed account(s) ({leak['REASON']})" in body
-            assert "Failed ·" in body and "Traceback" not in body
-            page.screenshot(path=str(ARTIFACTS / "home-held.png"), timeout=15_000)
-            page.get_by_label("Why GR_CALL_LIST may be uploaded as it is").fill("legal cleared the account")
-            page.get_by_role("button", name="Release GR_CALL_LIST").click()
-            page.get_by_text("released for the upload by").first.wait_for(timeout=15_000)
-            assert "GR_CALL_LIST held" not in page.inner_text("body")
-            page.goto(f"{url}/Audit", timeout=30_000)
-            settle(page, "The audit log is append-only")
-            assert "2 of 2 entries" in page.inner_text("body")  # the console's hold and the person's release
-            page.screenshot(path=str(ARTIFACTS / "audit-release.png"), timeout=15_000)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?date={day}", timeout=30_000)
+        settle(page, "Refreshes every 30 s")
+        body = page.inner_text("body")
+        assert "GR_CALL_LIST held" in body and f"suppressed account(s) ({leak['REASON']})" in body
+        assert "Failed ·" in body and "Traceback" not in body
+        page.screenshot(path=str(ARTIFACTS / "home-held.png"), timeout=15_000)
+        page.get_by_label("Why GR_CALL_LIST may be uploaded as it is").fill("legal cleared the account")
+        page.get_by_role("button", name="Release GR_CALL_LIST").click()
+        page.get_by_text("released for the upload by").first.wait_for(timeout=15_000)
+        assert "GR_CALL_LIST held" not in page.inner_text("body")
+        page.goto(f"{url}/Audit", timeout=30_000)
+        settle(page, "The audit log is append-only")
+        assert "2 of 2 entries" in page.inner_text("body")  # the console's hold and the person's release
+        page.screenshot(path=str(ARTIFACTS / "audit-release.png"), timeout=15_000)
     with stack.adapters.store.connect() as conn:
         released = conn.execute(sa.select(audit_log).where(audit_log.c.action == "gate.release")).all()
     assert [(r.actor, r.outcome) for r in released] == [(stack.adapters.settings.local_user, "accepted")]

@@ -37,7 +37,7 @@ from console.errors import NotAuthorised
 from console.settings import load_settings
 from rehearsal.postgres import CONSOLE, find_bindir
 from rehearsal.stack import ONCALL, PEOPLE, WEDNESDAY, Rehearsal, rehearsal
-from tests.test_browser import ARTIFACTS, CHROMIUM, launch, settle
+from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, settle
 from tests.test_signin_browser import sign_in as provider_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.rehearsal]
@@ -73,145 +73,139 @@ def latest_tasks(run: dict) -> dict[str, dict]:
 
 
 def test_the_production_path_end_to_end(stage: Rehearsal, monkeypatch: pytest.MonkeyPatch) -> None:
-    from playwright.sync_api import sync_playwright
-
     r, started = stage, time.perf_counter()
     ui1, ui2 = r.ui_urls
     workspace = r.emulator.workspace
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            # 1. anonymous: the sign-in page, nothing else
-            anonymous = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-            anonymous.goto(ui1, timeout=30_000)
-            anonymous.get_by_role("button", name="Log in").wait_for(timeout=30_000)
-            body = anonymous.inner_text("body")
-            assert "Log in to use the console" in body
-            for leak in ("Production.", "Signed in", "GR_", "Traceback", "Rehearsal clock"):
-                assert leak not in body, leak
+    with chromium() as browser:
+        # 1. anonymous: the sign-in page, nothing else
+        anonymous = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        anonymous.goto(ui1, timeout=30_000)
+        anonymous.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        body = anonymous.inner_text("body")
+        assert "Log in to use the console" in body
+        for leak in ("Production.", "Signed in", "GR_", "Traceback", "Rehearsal clock"):
+            assert leak not in body, leak
 
-            # 2. Wednesday 06:00: DI-749's file is late; the schedule fires on the emulator's clock
-            r.hold_drop(WEDNESDAY)
-            scenario = time.perf_counter()
-            r.clock.set(at_et(WEDNESDAY, "05:59") + dt.timedelta(seconds=58))
-            (first,) = r.wait_for_runs(1)
-            assert first["trigger"] == "PERIODIC"
-            run_id = first["run_id"]
-            run = workspace.wait_for_run(run_id, timeout=300)  # the retry intervals pass on the clock
-            tasks = latest_tasks(run)
-            assert run["state"]["result_state"] == "FAILED"
-            attempts = [t for t in run["tasks"] if t["task_key"] == DI_749]
-            assert [t["state"]["result_state"] for t in attempts] == ["FAILED"] * 3
-            output = workspace.get_run_output({"run_id": str(attempts[-1]["run_id"])})
-            assert "SFTP drop is late" in output["error"]
-            assert "/libraries/outbound_ops_console-" in output["error_trace"]  # the wheel's code ran
-            for key in DEPENDENTS:
-                assert tasks[key]["state"]["result_state"] == "UPSTREAM_FAILED", key
-            assert tasks["BI-737_GR_Call_List"]["state"]["result_state"] == "SUCCESS"
-            before_holiday = r.lists_of(WEDNESDAY)
-            assert before_holiday  # the lists of the tasks that ran
+        # 2. Wednesday 06:00: DI-749's file is late; the schedule fires on the emulator's clock
+        r.hold_drop(WEDNESDAY)
+        scenario = time.perf_counter()
+        r.clock.set(at_et(WEDNESDAY, "05:59") + dt.timedelta(seconds=58))
+        (first,) = r.wait_for_runs(1)
+        assert first["trigger"] == "PERIODIC"
+        run_id = first["run_id"]
+        run = workspace.wait_for_run(run_id, timeout=300)  # the retry intervals pass on the clock
+        tasks = latest_tasks(run)
+        assert run["state"]["result_state"] == "FAILED"
+        attempts = [t for t in run["tasks"] if t["task_key"] == DI_749]
+        assert [t["state"]["result_state"] for t in attempts] == ["FAILED"] * 3
+        output = workspace.get_run_output({"run_id": str(attempts[-1]["run_id"])})
+        assert "SFTP drop is late" in output["error"]
+        assert "/libraries/outbound_ops_console-" in output["error_trace"]  # the wheel's code ran
+        for key in DEPENDENTS:
+            assert tasks[key]["state"]["result_state"] == "UPSTREAM_FAILED", key
+        assert tasks["BI-737_GR_Call_List"]["state"]["result_state"] == "SUCCESS"
+        before_holiday = r.lists_of(WEDNESDAY)
+        assert before_holiday  # the lists of the tasks that ran
 
-            # exactly one e-mail, to the on-call address, naming DI-749 (the worker's watch saw the run end)
-            mails = r.wait_for_mail(1, timeout=90)
-            assert len(mails) == 1, [(m["Subject"], m.get_payload()) for m in mails]
-            time.sleep(12)  # two more watch cycles and an alert cycle: nothing is sent twice
-            mails = list(r.mailbox.messages)
-            assert len(mails) == 1, [(m["Subject"], m.get_payload()) for m in mails]
-            assert ONCALL in mails[0]["To"] and "DI-749" in mails[0]["Subject"]
-            assert r.slack.posts and "DI-749" in str(r.slack.posts[0])
+        # exactly one e-mail, to the on-call address, naming DI-749 (the worker's watch saw the run end)
+        mails = r.wait_for_mail(1, timeout=90)
+        assert len(mails) == 1, [(m["Subject"], m.get_payload()) for m in mails]
+        time.sleep(12)  # two more watch cycles and an alert cycle: nothing is sent twice
+        mails = list(r.mailbox.messages)
+        assert len(mails) == 1, [(m["Subject"], m.get_payload()) for m in mails]
+        assert ONCALL in mails[0]["To"] and "DI-749" in mails[0]["Subject"]
+        assert r.slack.posts and "DI-749" in str(r.slack.posts[0])
 
-            # 3. a viewer: the rerun is disabled; the rerun their session would ask for is refused and audited
-            viewer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
-            sign_in(viewer, ui1, "vic")
-            viewer.goto(f"{ui1}/Workflow?date={WEDNESDAY}", timeout=30_000)
-            settle(viewer, "Run history: last 30 business days")
-            body = viewer.inner_text("body")
-            assert "(viewer)" in body and "Rehearsal clock" in body and "Traceback" not in body
-            assert viewer.get_by_role("button", name="Rerun failed tasks and their dependents").is_disabled()
-            from console.app import build_adapters
-            from rehearsal.files import read_secrets
+        # 3. a viewer: the rerun is disabled; the rerun their session would ask for is refused and audited
+        viewer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
+        sign_in(viewer, ui1, "vic")
+        viewer.goto(f"{ui1}/Workflow?date={WEDNESDAY}", timeout=30_000)
+        settle(viewer, "Run history: last 30 business days")
+        body = viewer.inner_text("body")
+        assert "(viewer)" in body and "Rehearsal clock" in body and "Traceback" not in body
+        assert viewer.get_by_role("button", name="Rerun failed tasks and their dependents").is_disabled()
+        from console.app import build_adapters
+        from rehearsal.files import read_secrets
 
-            monkeypatch.setenv("DATABRICKS_TOKEN", r.env["DATABRICKS_TOKEN"])  # what the UI hosts have
-            settings = load_settings(r.settings_file, secrets=read_secrets(Path(r.env["CONSOLE_SECRETS"])))
-            adapters = build_adapters(settings)
-            who = signed_in_user(settings, "production", {"is_logged_in": True, **PEOPLE["vic"]})
-            assert who is not None and who.role == "viewer"
-            seen = adapters.engine.get_run(run_id)
-            now = r.clock.now()
-            plan = actions.plan_action(adapters, "repair", WEDNESDAY, seen, now)
-            with pytest.raises(NotAuthorised, match="is a viewer and may not rerun tasks"):
-                actions.request_action(adapters, who, plan, acknowledged=True, now=now)
+        monkeypatch.setenv("DATABRICKS_TOKEN", r.env["DATABRICKS_TOKEN"])  # what the UI hosts have
+        settings = load_settings(r.settings_file, secrets=read_secrets(Path(r.env["CONSOLE_SECRETS"])))
+        adapters = build_adapters(settings)
+        who = signed_in_user(settings, "production", {"is_logged_in": True, **PEOPLE["vic"]})
+        assert who is not None and who.role == "viewer"
+        seen = adapters.engine.get_run(run_id)
+        now = r.clock.now()
+        plan = actions.plan_action(adapters, "repair", WEDNESDAY, seen, now)
+        with pytest.raises(NotAuthorised, match="is a viewer and may not rerun tasks"):
+            actions.request_action(adapters, who, plan, acknowledged=True, now=now)
 
-            # 4. Thanksgiving: the schedule fires, the run skips the holiday, Wednesday's lists stay as they were
-            r.clock.set(at_et(THANKSGIVING, "05:59") + dt.timedelta(seconds=58))
-            runs = r.wait_for_runs(2)
-            holiday = workspace.wait_for_run(runs[0]["run_id"], timeout=240)
-            assert holiday["state"]["result_state"] == "SUCCESS"
-            log = workspace.get_run_output({"run_id": str(holiday["tasks"][0]["run_id"])})["logs"]
-            assert "holiday: skipped" in log
-            assert r.lists_of(WEDNESDAY) == before_holiday
+        # 4. Thanksgiving: the schedule fires, the run skips the holiday, Wednesday's lists stay as they were
+        r.clock.set(at_et(THANKSGIVING, "05:59") + dt.timedelta(seconds=58))
+        runs = r.wait_for_runs(2)
+        holiday = workspace.wait_for_run(runs[0]["run_id"], timeout=240)
+        assert holiday["state"]["result_state"] == "SUCCESS"
+        log = workspace.get_run_output({"run_id": str(holiday["tasks"][0]["run_id"])})["logs"]
+        assert "holiday: skipped" in log
+        assert r.lists_of(WEDNESDAY) == before_holiday
 
-            # 5. the file has arrived; at 07:00 an engineer repairs Wednesday's run from the Workflow page of UI 2
-            r.deliver_drop(WEDNESDAY)
-            r.clock.set(at_et(THANKSGIVING, "07:00"))
-            engineer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
-            sign_in(engineer, ui2, "eve")
-            engineer.goto(f"{ui2}/Workflow?date={WEDNESDAY}", timeout=30_000)
-            settle(engineer, "Run history: last 30 business days")
-            assert "(engineer)" in engineer.inner_text("body")
-            engineer.get_by_role("button", name="Rerun failed tasks and their dependents").click()
-            dialog = engineer.get_by_role("dialog")
-            dialog.get_by_text("These 5 task(s) will run").wait_for(timeout=15_000)
-            # past Wednesday's 08:30 upload time: the repair changes lists Genesys may have, and says so
-            assert "already uploaded" in dialog.inner_text()
-            dialog.get_by_text("I understand that lists already uploaded").click()
-            engineer.wait_for_timeout(300)
-            dialog.get_by_role("button", name="Confirm").click()
-            engineer.get_by_text("Requested").first.wait_for(timeout=30_000)
-            repaired = r.wait_for_repair(run_id, timeout=300)
-            assert repaired["state"]["result_state"] == "SUCCESS"
-            repair = repaired["repair_history"][-1]
-            assert repair["type"] == "REPAIR"
-            rerun = {t["task_key"] for t in repaired["tasks"] if t["run_id"] in repair["task_run_ids"]}
-            assert rerun == {DI_749, *DEPENDENTS}
-            assert {p["name"]: p["value"] for p in repaired.get("job_parameters", [])}.get("business_date") == \
-                str(WEDNESDAY)
-            rebuilt = {key: at for key, _, at in r.lists_of(WEDNESDAY)}
-            assert any(at.replace(tzinfo=dt.UTC) >= at_et(THANKSGIVING, "07:00") for at in rebuilt.values())
+        # 5. the file has arrived; at 07:00 an engineer repairs Wednesday's run from the Workflow page of UI 2
+        r.deliver_drop(WEDNESDAY)
+        r.clock.set(at_et(THANKSGIVING, "07:00"))
+        engineer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
+        sign_in(engineer, ui2, "eve")
+        engineer.goto(f"{ui2}/Workflow?date={WEDNESDAY}", timeout=30_000)
+        settle(engineer, "Run history: last 30 business days")
+        assert "(engineer)" in engineer.inner_text("body")
+        engineer.get_by_role("button", name="Rerun failed tasks and their dependents").click()
+        dialog = engineer.get_by_role("dialog")
+        dialog.get_by_text("These 5 task(s) will run").wait_for(timeout=15_000)
+        # past Wednesday's 08:30 upload time: the repair changes lists Genesys may have, and says so
+        assert "already uploaded" in dialog.inner_text()
+        dialog.get_by_text("I understand that lists already uploaded").click()
+        engineer.wait_for_timeout(300)
+        dialog.get_by_role("button", name="Confirm").click()
+        engineer.get_by_text("Requested").first.wait_for(timeout=30_000)
+        repaired = r.wait_for_repair(run_id, timeout=300)
+        assert repaired["state"]["result_state"] == "SUCCESS"
+        repair = repaired["repair_history"][-1]
+        assert repair["type"] == "REPAIR"
+        rerun = {t["task_key"] for t in repaired["tasks"] if t["run_id"] in repair["task_run_ids"]}
+        assert rerun == {DI_749, *DEPENDENTS}
+        assert {p["name"]: p["value"] for p in repaired.get("job_parameters", [])}.get("business_date") == \
+            str(WEDNESDAY)
+        rebuilt = {key: at for key, _, at in r.lists_of(WEDNESDAY)}
+        assert any(at.replace(tzinfo=dt.UTC) >= at_et(THANKSGIVING, "07:00") for at in rebuilt.values())
 
-            engineer.goto(f"{ui2}/?date={WEDNESDAY}", timeout=30_000)
+        engineer.goto(f"{ui2}/?date={WEDNESDAY}", timeout=30_000)
+        settle(engineer, "Refreshes every 30 s")
+        deadline = time.monotonic() + 60
+        while "11 of 11" not in engineer.inner_text("body") and time.monotonic() < deadline:
+            engineer.wait_for_timeout(2000)
+            engineer.reload()
             settle(engineer, "Refreshes every 30 s")
-            deadline = time.monotonic() + 60
-            while "11 of 11" not in engineer.inner_text("body") and time.monotonic() < deadline:
-                engineer.wait_for_timeout(2000)
-                engineer.reload()
-                settle(engineer, "Refreshes every 30 s")
-            home = engineer.inner_text("body")
-            assert "11 of 11" in home and "Failed ·" not in home and "Traceback" not in home, home[:3000]
-            # finished the next morning: late for Wednesday's 08:00 target, and the time says which day
-            assert re.search(r"done at 07:\d\d Thu 26 Nov ET", home), home[:3000]
-            assert re.search(r"Succeeded at 07:\d\d Thu 26 Nov ET", home), home[:3000]
-            engineer.screenshot(path=str(ARTIFACTS / "rehearsal-home.png"), timeout=15_000)
+        home = engineer.inner_text("body")
+        assert "11 of 11" in home and "Failed ·" not in home and "Traceback" not in home, home[:3000]
+        # finished the next morning: late for Wednesday's 08:00 target, and the time says which day
+        assert re.search(r"done at 07:\d\d Thu 26 Nov ET", home), home[:3000]
+        assert re.search(r"Succeeded at 07:\d\d Thu 26 Nov ET", home), home[:3000]
+        engineer.screenshot(path=str(ARTIFACTS / "rehearsal-home.png"), timeout=15_000)
 
-            # 6. an operator ticks an item of Wednesday's checklist on UI 1
-            operator = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
-            sign_in(operator, ui1, "olga")
-            operator.goto(f"{ui1}/Checklist?date={WEDNESDAY}", timeout=30_000)
-            settle(operator, "Day report (CSV)")
-            item = operator.get_by_role("combobox", name="Item")
-            item.click()
-            item.fill("Tableau")
-            operator.get_by_role("option").filter(has_text="Check Tableau monitoring dashboard").first.wait_for()
-            item.press("Enter")
-            operator.get_by_label("Note (plain text", exact=False).fill("dashboards checked in the rehearsal")
-            operator.get_by_role("button", name="Apply").click()
-            operator.get_by_text("Check Tableau monitoring dashboard: ticked").first.wait_for(timeout=15_000)
-            operator.goto(f"{ui1}/Audit", timeout=30_000)
-            settle(operator, "The audit log is append-only")
-            operator.screenshot(path=str(ARTIFACTS / "rehearsal-audit.png"), timeout=15_000)
-        finally:
-            browser.close()  # type: ignore[attr-defined]
+        # 6. an operator ticks an item of Wednesday's checklist on UI 1
+        operator = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # type: ignore[attr-defined]
+        sign_in(operator, ui1, "olga")
+        operator.goto(f"{ui1}/Checklist?date={WEDNESDAY}", timeout=30_000)
+        settle(operator, "Day report (CSV)")
+        item = operator.get_by_role("combobox", name="Item")
+        item.click()
+        item.fill("Tableau")
+        operator.get_by_role("option").filter(has_text="Check Tableau monitoring dashboard").first.wait_for()
+        item.press("Enter")
+        operator.get_by_label("Note (plain text", exact=False).fill("dashboards checked in the rehearsal")
+        operator.get_by_role("button", name="Apply").click()
+        operator.get_by_text("Check Tableau monitoring dashboard: ticked").first.wait_for(timeout=15_000)
+        operator.goto(f"{ui1}/Audit", timeout=30_000)
+        settle(operator, "The audit log is append-only")
+        operator.screenshot(path=str(ARTIFACTS / "rehearsal-audit.png"), timeout=15_000)
     scenario_seconds = time.perf_counter() - scenario
 
     # 7. the audit log: the denied rerun, the repair and the tick; UPDATE and DELETE fail for the console's role

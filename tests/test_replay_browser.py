@@ -20,7 +20,7 @@ from console.adapters.protocols import Adapters
 from console.clock import CLOCK_FILE_ENV, ET, at_et
 from console.ui import views
 from rehearsal.clock import EmulatorClock
-from tests.test_browser import ARTIFACTS, chromium_installed, launch, settle, streamlit_server  # noqa: F401
+from tests.test_browser import ARTIFACTS, chromium, chromium_installed, settle, streamlit_server  # noqa: F401
 from tests.test_pages import embedded_stack
 from tests.test_replay_today import DAY, SMALL, running_worker
 
@@ -59,45 +59,39 @@ def gantt_bars(page: object) -> list[tuple[str, dt.datetime, dt.datetime]]:
 
 
 def test_a_demo_started_at_1930_shows_today_as_it_would_have_happened(evening: tuple[str, Adapters]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, adapters = evening
     names = [m.name for m in adapters.settings.milestones]
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, timeout=30_000)
-            settle(page, "Refreshes every 30 s")
-            body = page.inner_text("body")
-            assert views.DEMO_BANNER in body and "Traceback" not in body
-            assert "On track · Campaign results exported next, due 22:30 ET" in body, body[:1500]
-            assert "Late ·" not in body and "Worker alive" in body
-            shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
-            assert DAY.strftime("%d %b") in shown and "19:3" in " ".join(shown)
-            assert f"{len(adapters.spec.tasks)} of {len(adapters.spec.tasks)}" in shown
-            cards = {name: page.get_by_test_id("stColumn").filter(has_text=name).last
-                     .inner_text() for name in names}
-            for name, text in cards.items():  # each milestone card: done, or not due yet; never late
-                assert not any(word in text.lower() for word in ("late", "at risk", "failed")), (name, text)
-            assert all("done" in cards[m] for m in names[:4]) and "pending" in cards[names[4]], cards
-            page.screenshot(path=str(SCREENSHOT), timeout=15_000)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, timeout=30_000)
+        settle(page, "Refreshes every 30 s")
+        body = page.inner_text("body")
+        assert views.DEMO_BANNER in body and "Traceback" not in body
+        assert "On track · Campaign results exported next, due 22:30 ET" in body, body[:1500]
+        assert "Late ·" not in body and "Worker alive" in body
+        shown = [v.strip() for v in page.get_by_test_id("stMetricValue").all_inner_texts()]
+        assert DAY.strftime("%d %b") in shown and "19:3" in " ".join(shown)
+        assert f"{len(adapters.spec.tasks)} of {len(adapters.spec.tasks)}" in shown
+        cards = {name: page.get_by_test_id("stColumn").filter(has_text=name).last
+                 .inner_text() for name in names}
+        for name, text in cards.items():  # each milestone card: done, or not due yet; never late
+            assert not any(word in text.lower() for word in ("late", "at risk", "failed")), (name, text)
+        assert all("done" in cards[m] for m in names[:4]) and "pending" in cards[names[4]], cards
+        page.screenshot(path=str(SCREENSHOT), timeout=15_000)
 
-            page.goto(f"{url}/Timeline", timeout=30_000)
-            settle(page, "every attempt, retries and repairs included")
-            page.locator(".js-plotly-plot .bars").first.wait_for(timeout=30_000)
-            bars = gantt_bars(page)
-            assert {task for task, _, _ in bars} == {t.short_key for t in adapters.spec.tasks}
-            first, last = min(s for _, s, _ in bars), max(e for _, _, e in bars)
-            assert at_et(DAY, "06:00") <= first <= at_et(DAY, "06:15"), first
-            assert at_et(DAY, "06:30") <= last <= at_et(DAY, "06:50"), last
-            assert "Late ·" not in page.inner_text("body")
-            axis = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.xaxis.range")
-            low, high = (dt.datetime.fromisoformat(str(v)[:19]).replace(tzinfo=ET) for v in axis)
-            assert at_et(DAY, "05:50") <= low and high <= at_et(DAY, "08:15"), axis  # the run and the target
-            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "timeline-1930.png"), timeout=15_000)
-        finally:
-            browser.close()
+        page.goto(f"{url}/Timeline", timeout=30_000)
+        settle(page, "every attempt, retries and repairs included")
+        page.locator(".js-plotly-plot .bars").first.wait_for(timeout=30_000)
+        bars = gantt_bars(page)
+        assert {task for task, _, _ in bars} == {t.short_key for t in adapters.spec.tasks}
+        first, last = min(s for _, s, _ in bars), max(e for _, _, e in bars)
+        assert at_et(DAY, "06:00") <= first <= at_et(DAY, "06:15"), first
+        assert at_et(DAY, "06:30") <= last <= at_et(DAY, "06:50"), last
+        assert "Late ·" not in page.inner_text("body")
+        axis = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.xaxis.range")
+        low, high = (dt.datetime.fromisoformat(str(v)[:19]).replace(tzinfo=ET) for v in axis)
+        assert at_et(DAY, "05:50") <= low and high <= at_et(DAY, "08:15"), axis  # the run and the target
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "timeline-1930.png"), timeout=15_000)

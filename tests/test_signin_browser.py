@@ -37,7 +37,7 @@ from console.store import action_requests, audit_log
 from rehearsal.stack import stop_group, wait_http
 from tests.conftest import free_port
 from tests.prodkit import ENGINEER, VIEWER, auth_section, snowflake_section, write_secrets, write_settings
-from tests.test_browser import ARTIFACTS, CHROMIUM, launch, settle, wait_healthy
+from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, settle, wait_healthy
 from tests.test_pages import ROOT, running_stack
 
 pytestmark = [
@@ -97,61 +97,55 @@ def sign_in(page: object, url: str, sub: str) -> None:
 
 
 def test_an_engineer_and_a_viewer_sign_in_through_the_oidc_provider(production: SimpleNamespace) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, stack = production.url, production.stack
     started = time.perf_counter()
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-            page.goto(url, timeout=30_000)
-            page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
-            page.wait_for_timeout(500)
-            body = page.inner_text("body")
-            assert "Log in to use the console" in body
-            for leak in ("Production.", "fakesnow", "Signed in", "Refreshes every 30 s", "GR_", "Traceback"):
-                assert leak not in body, leak  # no banner, no data, no user
-            page.screenshot(path=str(ARTIFACTS / "sign-in.png"), timeout=15_000)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        page.goto(url, timeout=30_000)
+        page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        body = page.inner_text("body")
+        assert "Log in to use the console" in body
+        for leak in ("Production.", "fakesnow", "Signed in", "Refreshes every 30 s", "GR_", "Traceback"):
+            assert leak not in body, leak  # no banner, no data, no user
+        page.screenshot(path=str(ARTIFACTS / "sign-in.png"), timeout=15_000)
 
-            signing = time.perf_counter()
-            sign_in(page, url, "eve")
-            settle(page, "Refreshes every 30 s")
-            sign_in_seconds = time.perf_counter() - signing
-            body = page.inner_text("body")
-            assert "Eve Engineer" in body and f"Signed in as {ENGINEER} (engineer)" in body, body[:1500]
-            assert "Production." in body and "Traceback" not in body
-            page.screenshot(path=str(ARTIFACTS / "home-signed-in.png"), timeout=15_000)
+        signing = time.perf_counter()
+        sign_in(page, url, "eve")
+        settle(page, "Refreshes every 30 s")
+        sign_in_seconds = time.perf_counter() - signing
+        body = page.inner_text("body")
+        assert "Eve Engineer" in body and f"Signed in as {ENGINEER} (engineer)" in body, body[:1500]
+        assert "Production." in body and "Traceback" not in body
+        page.screenshot(path=str(ARTIFACTS / "home-signed-in.png"), timeout=15_000)
 
-            # Streamlit logs out at the provider too (OIDC RP-initiated logout): its form, then back here.
-            page.get_by_role("button", name="Log out").click()
-            page.get_by_role("button", name="End session").click(timeout=20_000)
-            page.get_by_role("button", name="Log in").wait_for(timeout=20_000)
-            assert "Signed in" not in page.inner_text("body")
+        # Streamlit logs out at the provider too (OIDC RP-initiated logout): its form, then back here.
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="End session").click(timeout=20_000)
+        page.get_by_role("button", name="Log in").wait_for(timeout=20_000)
+        assert "Signed in" not in page.inner_text("body")
 
-            sign_in(page, url, "vic")
-            page.goto(f"{url}/Workflow?date={stack.failed_day}", timeout=30_000)
-            settle(page, "Run history: last 30 business days")
-            body = page.inner_text("body")
-            assert f"Signed in as {VIEWER} (viewer)" in body and "Vic Viewer" in body
-            assert page.get_by_role("button", name="Rerun failed tasks and their dependents").is_disabled()
+        sign_in(page, url, "vic")
+        page.goto(f"{url}/Workflow?date={stack.failed_day}", timeout=30_000)
+        settle(page, "Run history: last 30 business days")
+        body = page.inner_text("body")
+        assert f"Signed in as {VIEWER} (viewer)" in body and "Vic Viewer" in body
+        assert page.get_by_role("button", name="Rerun failed tasks and their dependents").is_disabled()
 
-            # The rerun the viewer's session would ask for, with the identity the provider gave it: console/ refuses.
-            who = signed_in_user(production.settings, "production", {"is_logged_in": True, **PEOPLE[VIEWER]})
-            assert who is not None and who.role == "viewer"
-            run = stack.adapters.engine.get_run(stack.failed_run)
-            now = dt.datetime.now(dt.UTC)
-            plan = actions.plan_action(stack.adapters, "repair", stack.failed_day, run, now)
-            with pytest.raises(NotAuthorised, match="is a viewer and may not rerun tasks"):
-                actions.request_action(stack.adapters, who, plan, acknowledged=True, now=now)
+        # The rerun the viewer's session would ask for, with the identity the provider gave it: console/ refuses.
+        who = signed_in_user(production.settings, "production", {"is_logged_in": True, **PEOPLE[VIEWER]})
+        assert who is not None and who.role == "viewer"
+        run = stack.adapters.engine.get_run(stack.failed_run)
+        now = dt.datetime.now(dt.UTC)
+        plan = actions.plan_action(stack.adapters, "repair", stack.failed_day, run, now)
+        with pytest.raises(NotAuthorised, match="is a viewer and may not rerun tasks"):
+            actions.request_action(stack.adapters, who, plan, acknowledged=True, now=now)
 
-            page.goto(f"{url}/Audit", timeout=30_000)
-            settle(page, "The audit log is append-only")
-            assert "1 of 1 entries" in page.inner_text("body")
-            page.screenshot(path=str(ARTIFACTS / "audit-denied.png"), timeout=15_000)
-        finally:
-            browser.close()  # type: ignore[attr-defined]
+        page.goto(f"{url}/Audit", timeout=30_000)
+        settle(page, "The audit log is append-only")
+        assert "1 of 1 entries" in page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "audit-denied.png"), timeout=15_000)
     with stack.adapters.store.connect() as conn:
         rows = conn.execute(sa.select(audit_log)).all()
         requests = conn.execute(sa.select(action_requests)).all()
