@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from console import audit, notify
 from console.auth import User, authorise
 from console.clock import FrozenClock, at_et, business_date, hhmm
+from console.cluster_facts import judged_for_alerts
 from console.errors import InvalidRequest, NotFound
 from console.facts import alert_rows, stored_reconciliation
 from console.model import TaskState
@@ -50,12 +51,13 @@ RULE_TITLES = {
     "reconciliation_mismatch": "Import/export volume mismatch",
     "volume_anomaly": "Volume anomaly",
     "quality_check": "Data quality check failed",
+    "cluster_usage": "Job cluster utilization",
     CONSOLE_ERROR: "Alert rule could not be evaluated",
 }
 PAGES = {"task_failed": "Workflow", "workflow_target": "Timeline", "upload_missing": "Reconciliation",
          "export_missing": "Reconciliation", "worker_down": "",
          "reconciliation_mismatch": "Reconciliation", "volume_anomaly": "Volumes", "quality_check": "Reconciliation",
-         CONSOLE_ERROR: ""}
+         "cluster_usage": "Workflow", CONSOLE_ERROR: ""}
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,19 @@ def worker_down(r: RuleInput) -> list[Condition]:
                       status.worker.message)]
 
 
+def cluster_usage(r: RuleInput) -> list[Condition]:
+    """The finished run's job cluster: memory, autoscaling pinned at max, setup time, cost (``[cluster]``)."""
+    run = r.status.run
+    if run is None or not run.state.is_terminal:
+        return []
+    judged = judged_for_alerts(r.adapters, run, r.day)
+    if judged is None:
+        return []
+    return [Condition("cluster_usage", r.day, check.name.removeprefix("cluster_"), WARNING,
+                      f"Run {run.run_id}: {check.title.lower()}: failed.", check.evidence)
+            for check in judged.failed]
+
+
 # Every rule by name, in the order its conditions are listed (and notified). Each is evaluated on its own:
 # one that raises becomes a console_error condition and the others still run.
 RULES: dict[str, Callable[[RuleInput], list[Condition]]] = {
@@ -225,6 +240,7 @@ RULES: dict[str, Callable[[RuleInput], list[Condition]]] = {
     "reconciliation_mismatch": reconciliation_mismatch,
     "volume_anomaly": volume_anomaly,
     "quality_check": quality_check,
+    "cluster_usage": cluster_usage,
     "worker_down": worker_down,
 }
 

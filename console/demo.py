@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from console import pipeline_data, volumes
+from console import demo_cluster, pipeline_data, volumes
 from console.adapters.protocols import Adapters
 from console.clock import (
     ET,
@@ -39,7 +39,8 @@ from console.clock import (
 from console.clock import business_days as business_days_between
 from console.errors import InvalidRequest
 from console.reconcile import reconcile_day
-from console.store import demo_meta, repairs, runs, task_runs
+from console.store import cluster_node_minutes, demo_meta, repairs, runs, task_runs
+from console.utilization import spec_autoscale
 from jobs.common import utc_naive
 from jobs.demo import genesys, seed
 from jobs.demo.anomalies import ANOMALIES, Anomaly
@@ -180,6 +181,7 @@ def ensure_demo(adapters: Adapters, progress: Progress = lambda _: None, days: i
         demo_runs = runs.c.source.in_(("demo-backfill", REPLAY_SOURCE))
         demo_ids = sa.select(runs.c.run_id).where(demo_runs)
         conn.execute(task_runs.delete().where(task_runs.c.run_id.in_(demo_ids)))
+        conn.execute(cluster_node_minutes.delete().where(cluster_node_minutes.c.run_id.in_(demo_ids)))
         conn.execute(repairs.delete().where(repairs.c.run_id.in_(demo_ids)))
         conn.execute(runs.delete().where(demo_runs))
     record_history_runs(adapters, history, seed_value=settings.demo_seed, anomalies=ANOMALIES)
@@ -209,7 +211,7 @@ def record_history_runs(adapters: Adapters, days: list[dt.date], seed_value: int
     """
     spec = adapters.spec
     by_day = {days[-1 - a.days_ago]: a for a in anomalies
-              if a.kind in ("failed_task", "late_run") and a.days_ago < len(days)}
+              if a.kind in ("failed_task", "late_run", "memory_heavy") and a.days_ago < len(days)}
     written = 0
     with adapters.store.begin() as conn:
         existing = {r.business_date for r in conn.execute(
@@ -306,6 +308,7 @@ class DayRun:
     attempts: list[dict[str, Any]]  # task_runs rows; ``repair`` marks the attempts of the repair
     repair: dict[str, Any] | None  # the repairs row (requested_at, task_keys, reason), without run_id
     message: str
+    anomaly: str | None = None  # the seeded anomaly's kind, for the demo cluster's timeline
 
     def finished(self, spec: Any) -> dict[str, dt.datetime]:
         """When each task (short key) last succeeded: what its lists are stamped with."""
@@ -341,6 +344,10 @@ def _write_day(conn: Any, spec: Any, day: dt.date, model: DayRun, source: str, r
         values = {k: v for k, v in row.items() if k != "repair"}
         conn.execute(task_runs.insert().values(run_id=run_id, life_cycle_state="TERMINATED",
                                                repair_id=repair_id if row.get("repair") else None, **values))
+    # the job cluster's node timeline (demo): drawn from the run's own attempts, the same for the same day
+    cluster_rng = np.random.default_rng([day.toordinal(), 7])
+    demo_cluster.write(conn, int(run_id), demo_cluster.timeline(spec, model.attempts, cluster_rng,
+                                                                spec_autoscale(spec.raw), model.anomaly))
     return int(run_id)
 
 
@@ -416,4 +423,4 @@ def _model_day(spec: Any, day: dt.date, rng: np.random.Generator, anomaly: Anoma
             ends_r[key] = t_start + duration
         end = max(end, *ends_r.values())
     message = "Repaired after DI-749 failed (SFTP drop late)." if failed_key else ""
-    return DayRun(start, end, rows, repair, message)
+    return DayRun(start, end, rows, repair, message, anomaly.kind if anomaly else None)

@@ -75,6 +75,21 @@ RUNBOOK: dict[str, Entry] = {
          "upload for that list until the task is fixed and rerun.",
          "Missing or corrupted data: the check's evidence names the list and the count."),
         "loan_tape"),
+    "cluster_usage": Entry(
+        "The job cluster struggled",
+        "The run's job cluster ran out of headroom: memory issues, autoscaling pinned at its maximum, a slow "
+        "start, or a run that cost far more than usual. The alert's evidence has the node, the minutes and the "
+        "figures against the [cluster] thresholds of console.toml.",
+        ("Memory issues: monitor cluster scaling — the Workflow page's Cluster utilization panel shows memory per "
+         "node; one hot node is a skewed partition (repartition the task's input), every node high wants a larger "
+         "node type or more workers.",
+         "Autoscaling pinned at max for most of the run: consider a larger max_workers or node type in "
+         "jobs/outbound_lists.job.yml, then `python -m console deploy-job`.",
+         "Cluster startup delays: check AWS spot pricing and capacity (the cluster events: spot losses); "
+         "first_on_demand or an on-demand fallback shortens the start.",
+         "A run costing over twice its median: compare its DBUs and node-minutes with the trend; a retry or a "
+         "repair runs tasks twice."),
+        "none"),
     "worker_down": Entry(
         "The console's worker is down",
         "No heartbeat from the worker: schedules, reruns and alert delivery are not running.",

@@ -63,6 +63,7 @@ class DatabricksSettings:
     read_budget_seconds: float = 2.0  # a page's read gives up after this (retries included)
     action_budget_seconds: float = 120.0  # an action's call retries for this long
     http_timeout_seconds: float = 30.0  # one HTTP request of an action
+    sql_warehouse_id: str = ""  # the SQL warehouse that reads the system tables (cluster utilization); empty: off
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Settings:
     checklist: tuple[ChecklistItem, ...] = ()
     alerts: dict[str, Any] = field(default_factory=dict)
     databricks: DatabricksSettings = field(default_factory=lambda: DatabricksSettings())
+    cluster: dict[str, float] = field(default_factory=dict)  # [cluster]: the utilization checks' thresholds
     engine: str = "auto"  # auto | local | databricks (auto: databricks in production, local when embedded)
     day_rolls_at: str = "00:00"  # ET time at which the console moves on to the next business date
     eta: dict[str, float] = field(default_factory=lambda: dict(ETA_DEFAULTS))
@@ -334,6 +336,7 @@ def load_settings(path: Path | str | None = None, secrets: dict[str, Any] | None
             "fallback_minutes": r.number("eta", "fallback_minutes", 1, 600),
         },
         databricks=_databricks(r),
+        cluster=_cluster(r),
         engine=_engine(r),
         secrets=secrets if secrets is not None else load_secrets(),
         checks=_checks(r),
@@ -354,7 +357,7 @@ def _blocking_checks(r: _Reader) -> tuple[str, ...]:
 # one address: something@domain.tld, no spaces or commas (a list written as one string is refused)
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 ALERT_RULES = ("task_failed", "workflow_target", "upload_missing", "export_missing", "worker_down",
-               "reconciliation_mismatch", "volume_anomaly", "quality_check", "console_error")
+               "reconciliation_mismatch", "volume_anomaly", "quality_check", "cluster_usage", "console_error")
 
 
 def _alerts(r: _Reader) -> dict[str, Any]:
@@ -475,7 +478,21 @@ def _databricks(r: _Reader) -> DatabricksSettings:
         read_budget_seconds=number("read_budget_seconds", 0.5, 30, d.read_budget_seconds),
         action_budget_seconds=number("action_budget_seconds", 1, 3600, d.action_budget_seconds),
         http_timeout_seconds=number("http_timeout_seconds", 0.5, 600, d.http_timeout_seconds),
+        sql_warehouse_id=text("sql_warehouse_id", d.sql_warehouse_id),
     )
+
+def _cluster(r: _Reader) -> dict[str, float]:
+    """``[cluster]``: the job cluster's utilization checks (console/utilization.py) and the history they compare."""
+    return {
+        "memory_percent": r.number("cluster", "memory_percent", 50, 100),
+        "memory_minutes": r.integer("cluster", "memory_minutes", 1, 240),
+        "pinned_share": r.number("cluster", "pinned_share", 0.1, 1),
+        "setup_factor": r.number("cluster", "setup_factor", 1, 100),
+        "cost_factor": r.number("cluster", "cost_factor", 1, 100),
+        "history_runs": r.integer("cluster", "history_runs", 3, 200),
+        "trend_days": r.integer("cluster", "trend_days", 5, 400),
+    }
+
 
 def _checks(r: _Reader) -> dict[str, float]:
     """``[checks]``: anomaly method (median ± k·MAD over same weekdays), tolerances per reconciliation stage."""

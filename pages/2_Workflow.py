@@ -13,6 +13,7 @@ from console.ui.cluster import cluster_panel
 from console.ui.dag import legend_html, workflow_dot
 from console.ui.fmt import duration, hhmm, state_md
 from console.ui.frame import engine_note, frame, guarded
+from console.ui.utilization import utilization_panel
 
 HISTORY_DAYS = 30
 
@@ -90,6 +91,7 @@ with guarded():
     if run and run.repairs:
         st.caption(f"{len(run.repairs)} repair(s) of this run; the table shows each task's latest attempt.")
     cluster_panel(page.adapters, run, page.day, HISTORY_DAYS)
+    utilization_panel(page.adapters, run, page.day)
 
 with guarded():
     st.subheader(f"Run history: last {HISTORY_DAYS} business days")

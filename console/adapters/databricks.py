@@ -36,6 +36,7 @@ from console.clock import ET
 from console.errors import ConsoleError, EngineUnavailable, InvalidRequest, NotFound
 from console.model import ActionResult, Run, TaskRun, TaskState, console_state
 from console.store import StateStore
+from console.utilization import NodeMinute, RunCost, RunUsage
 from console.workflow import WorkflowSpec
 
 if TYPE_CHECKING:
@@ -51,6 +52,50 @@ RECENT_DAYS = 7  # a run of date D may start up to this many days later (a rerun
 MAX_RUNS_PER_DAY = 4  # how many runs per business day a window read may page through, at most
 WINDOW_DAYS = 28  # a longer read is split into windows this long, read side by side (~20 runs, one page each)
 CONNECT_WAIT = 15.0  # seconds doctor waits for the client (host probe, OAuth token) before reading
+
+STATEMENT_POLL_SECONDS = 0.2  # between polls of a statement still running on the SQL warehouse
+STATEMENT_ROW_LIMIT = 20_000  # a 60-minute run of 9 nodes is ~540 rows; a cap, never a page of all history
+
+# The job cluster's minutes during a run (node_timeline is one row per node per minute).
+NODE_TIMELINE_SQL = """
+SELECT instance_id, driver, date_trunc('MINUTE', start_time) AS minute, cpu_user_percent, cpu_system_percent,
+       cpu_wait_percent, mem_used_percent
+FROM system.compute.node_timeline
+WHERE cluster_id IN ({clusters}) AND start_time >= :since AND start_time < :until
+ORDER BY minute, instance_id
+"""
+# The run's DBUs and list cost (the price in force at the time of use).
+RUN_USAGE_SQL = """
+SELECT SUM(u.usage_quantity) AS dbus, SUM(u.usage_quantity * p.pricing.default) AS list_cost,
+       MAX(p.currency_code) AS currency_code
+FROM system.billing.usage u
+LEFT JOIN system.billing.list_prices p ON u.sku_name = p.sku_name AND u.cloud = p.cloud
+  AND u.usage_start_time >= p.price_start_time AND (p.price_end_time IS NULL OR u.usage_start_time < p.price_end_time)
+WHERE u.usage_metadata.job_run_id = :job_run_id AND u.usage_date >= :since AND u.usage_unit = 'DBU'
+"""
+# Every run of the job in a window: DBUs and cost (billing) beside the peak memory of its clusters (the task
+# run timeline names each task's compute).
+RUN_COSTS_SQL = """
+WITH cost AS (
+  SELECT u.usage_metadata.job_run_id AS job_run_id, MIN(u.usage_date) AS usage_date,
+         SUM(u.usage_quantity) AS dbus, SUM(u.usage_quantity * p.pricing.default) AS list_cost
+  FROM system.billing.usage u
+  LEFT JOIN system.billing.list_prices p ON u.sku_name = p.sku_name AND u.cloud = p.cloud
+    AND u.usage_start_time >= p.price_start_time AND (p.price_end_time IS NULL OR u.usage_start_time < p.price_end_time)
+  WHERE u.usage_metadata.job_id = :job_id AND u.usage_date BETWEEN :since AND :until AND u.usage_unit = 'DBU'
+  GROUP BY u.usage_metadata.job_run_id
+), memory AS (
+  SELECT t.job_run_id, MAX(n.mem_used_percent) AS peak_mem_percent
+  FROM (SELECT DISTINCT job_run_id, compute_id
+        FROM system.lakeflow.job_task_run_timeline LATERAL VIEW explode(compute_ids) AS compute_id
+        WHERE job_id = :job_id AND period_start_time >= :since) t
+  JOIN system.compute.node_timeline n ON n.cluster_id = t.compute_id AND n.start_time >= :since
+  GROUP BY t.job_run_id
+)
+SELECT cost.job_run_id, cost.usage_date, cost.dbus, cost.list_cost, memory.peak_mem_percent
+FROM cost LEFT JOIN memory ON memory.job_run_id = cost.job_run_id
+ORDER BY cost.usage_date
+"""
 
 # TerminationCodeCode (Run.status.termination_details.code) → the RunResultState the console maps.
 _CODE_TO_RESULT = {
@@ -115,6 +160,36 @@ def _ms(moment: dt.datetime) -> int:
 
 def _seconds(ms: int | None) -> float | None:
     return ms / 1000 if ms is not None and ms > 0 else None
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("true", "1")
+
+
+def _number(value: Any) -> float:
+    return float(value) if value not in (None, "") else 0.0
+
+
+def _maybe(value: Any) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    """A JSON_ARRAY timestamp ("2026-12-03T11:04:00.000Z" or with a space) as an aware UTC datetime."""
+    moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00").replace(" ", "T"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _sql_type(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return "TIMESTAMP"
+    return "DATE" if isinstance(value, dt.date) else "STRING"
 
 
 def idempotency_token(job_id: int, key: str) -> str:
@@ -198,6 +273,9 @@ class DatabricksEngine(ActionRequestLog):
         self._down: tuple[float, str, bool] | None = None  # (monotonic time, message, while connecting)
         self.reads = 0  # console state-store reads (the request log)
         self.api_calls = 0  # Jobs API operations made for reads (each one or more HTTP requests)
+        self.statements = 0  # SQL statements read for the cluster panel (system tables)
+        self.statement_rows = 0  # rows those statements returned
+        self._statements: dict[str, str] = {}  # a statement that outlived its read budget: its id, to poll next
         if connect_early:
             self._building["read"] = self._builder.submit(self._build, "read")
 
@@ -494,6 +572,122 @@ class DatabricksEngine(ActionRequestLog):
                     "target_workers": getattr(details, "target_num_workers", None),
                 })
         return sorted(rows, key=lambda r: r["time"] or dt.datetime.min.replace(tzinfo=dt.UTC), reverse=True)
+
+    # ---------------------------------------------------------------- cluster utilization (system tables)
+    def cluster_usage(self, run: Run) -> RunUsage | None:
+        """The run's node timeline (``system.compute.node_timeline``) and its DBUs and list cost
+        (``system.billing.usage`` × ``system.billing.list_prices``): two statements on the SQL warehouse."""
+        if not run.cluster_ids or run.start is None:
+            return None
+        since = run.start - dt.timedelta(minutes=5)
+        until = (run.end or dt.datetime.now(dt.UTC)) + dt.timedelta(minutes=5)
+        ids = run.cluster_ids[:3]
+        params = {"since": since, "until": until, **{f"c{i}": c for i, c in enumerate(ids)}}
+        sql = NODE_TIMELINE_SQL.format(clusters=", ".join(f":c{i}" for i in range(len(ids))))
+        rows = self._statement(f"reading the node timeline of run {run.run_id}", sql, params)
+        spot_from = self._first_spot_worker()
+        order: dict[str, int] = {}
+        minutes = []
+        for r in rows:
+            driver = _flag(r["driver"])
+            if not driver:
+                order.setdefault(r["instance_id"], len(order))
+            spot = not driver and spot_from is not None and order[r["instance_id"]] >= spot_from
+            minutes.append(NodeMinute(
+                r["instance_id"], _timestamp(r["minute"]), driver, spot,
+                _number(r["cpu_user_percent"]) + _number(r["cpu_system_percent"]), _number(r["cpu_wait_percent"]),
+                _number(r["mem_used_percent"])))
+        cost = self._statement(f"reading the usage of run {run.run_id}", RUN_USAGE_SQL,
+                               {"job_run_id": str(run.run_id), "since": since.date()})
+        dbus = _number(cost[0]["dbus"]) if cost and cost[0]["dbus"] is not None else None
+        price = _number(cost[0]["list_cost"]) if cost and cost[0]["list_cost"] is not None else None
+        if not minutes and dbus is None:
+            return None
+        return RunUsage(run.run_id, tuple(minutes), dbus, price, "system tables", read_at=dt.datetime.now(dt.UTC),
+                        newest=max((m.minute for m in minutes), default=None),
+                        currency=(cost[0].get("currency_code") or "USD") if cost else "USD")
+
+    def cluster_costs(self, start: dt.date, end: dt.date) -> list[RunCost]:
+        """DBUs, list cost and peak memory per run of the job, one grouped statement over the system tables."""
+        rows = self._statement("reading the job's DBUs per run", RUN_COSTS_SQL,
+                               {"job_id": str(self.job_id()), "since": start - dt.timedelta(days=1),
+                                "until": end + dt.timedelta(days=RECENT_DAYS)})
+        out = []
+        for r in rows:
+            day = dt.date.fromisoformat(str(r["usage_date"])[:10])
+            out.append(RunCost(int(r["job_run_id"]), day, _maybe(r["dbus"]), _maybe(r["list_cost"]),
+                               _maybe(r["peak_mem_percent"])))
+        return out
+
+    def _first_spot_worker(self) -> int | None:
+        """From the spec's ``aws_attributes``: the workers past ``first_on_demand - 1`` are spot (the driver is
+        the first on-demand node), or None when the cluster asks for no spot instances."""
+        clusters = self.spec.raw.get("job_clusters") or []
+        aws = ((clusters[0].get("new_cluster") or {}).get("aws_attributes") or {}) if clusters else {}
+        if not str(aws.get("availability", "")).startswith("SPOT"):
+            return None
+        return max(0, int(aws.get("first_on_demand", 1)) - 1)
+
+    def _statement(self, what: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One statement on the configured SQL warehouse within the read budget, as rows of column → value.
+
+        Submitted with ``wait_timeout`` 0 s and polled until the budget ends. One that outlives it keeps running
+        on the warehouse (``on_wait_timeout`` CONTINUE) and the read fails (the page shows the last figures);
+        the next read of the same statement polls it instead of submitting it again.
+        """
+        warehouse = self.settings.sql_warehouse_id
+        if not warehouse:
+            raise InvalidRequest("No SQL warehouse is configured for the cluster's utilization.",
+                                 "Set [databricks] sql_warehouse_id in console.toml to a SQL warehouse the console's "
+                                 "principal may use (CAN USE); the utilization is read from the system tables.")
+        from databricks.sdk.service.sql import (  # on demand, as in _build
+            Disposition,
+            ExecuteStatementRequestOnWaitTimeout,
+            Format,
+            StatementParameterListItem,
+            StatementState,
+        )
+
+        key = sql + json.dumps(params, default=str, sort_keys=True)
+        typed = [StatementParameterListItem(name=k, value=_sql_value(v), type=_sql_type(v)) for k, v in params.items()]
+
+        def run(w: WorkspaceClient) -> Any:
+            pending = self._statements.get(key)
+            if pending is not None:
+                response = w.statement_execution.get_statement(pending)
+            else:
+                response = w.statement_execution.execute_statement(
+                    statement=sql, warehouse_id=warehouse, parameters=typed, wait_timeout="0s",
+                    on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE, disposition=Disposition.INLINE,
+                    format=Format.JSON_ARRAY, row_limit=STATEMENT_ROW_LIMIT)
+            while response.status and response.status.state in (StatementState.PENDING, StatementState.RUNNING):
+                statement_id = str(response.statement_id)
+                self._statements[key] = statement_id
+                self._clock.sleep(STATEMENT_POLL_SECONDS)  # raises EngineUnavailable past the budget
+                response = w.statement_execution.get_statement(statement_id)
+            self._statements.pop(key, None)
+            return response
+
+        self.statements += 1
+        response = self._call(what, run)
+        state = _value(response.status.state if response.status else None)
+        if state != "SUCCEEDED":
+            error = response.status.error if response.status else None
+            message = (getattr(error, "message", "") or "")[:300]
+            code = _value(getattr(error, "error_code", None)) or ""
+            if "TABLE_OR_VIEW_NOT_FOUND" in message or "SCHEMA_NOT_FOUND" in message or ("system." in message \
+                    and "not found" in message.lower()):
+                raise InvalidRequest(f"Databricks {what}: the system tables are not enabled ({message}).",
+                                     "An account admin enables the system schemas compute, billing and lakeflow "
+                                     "(Unity Catalog: `databricks system-schemas enable`), and grants the console's "
+                                     "principal SELECT on them.")
+            raise EngineUnavailable(f"Databricks {what}: the statement ended {state or 'unknown'} "
+                                    f"({code}: {message}).".replace("(: )", "(no error given)"))
+        columns = [c.name for c in (response.manifest.schema.columns or [])] if response.manifest and \
+            response.manifest.schema else []
+        data = (response.result.data_array if response.result else None) or []
+        self.statement_rows += len(data)
+        return [dict(zip(columns, row, strict=False)) for row in data]
 
     # ---------------------------------------------------------------- actions
     def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,

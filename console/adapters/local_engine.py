@@ -26,7 +26,8 @@ from console.adapters.action_log import ActionRequestLog
 from console.adapters.warehouse import Warehouse
 from console.errors import InvalidRequest, NotFound
 from console.model import RERUNNABLE, ActionResult, Run, TaskRun, TaskState, console_state
-from console.store import StateStore, action_requests, repairs, runs, task_runs
+from console.store import StateStore, action_requests, cluster_node_minutes, repairs, runs, task_runs
+from console.utilization import DEMO_DBU_PRICE, NodeMinute, RunCost, RunUsage
 from console.workflow import WorkflowSpec
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,33 @@ class LocalEngine(ActionRequestLog):
     def cluster_events(self, run: Run, limit: int = 50) -> list[dict[str, Any]]:
         """Tasks run in the worker process here: there is no job cluster and so no cluster event."""
         return []
+
+    def cluster_usage(self, run: Run) -> RunUsage | None:
+        """The run's node timeline as the demo recorded it (None: no cluster was recorded, e.g. a live local run)."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(cluster_node_minutes).where(cluster_node_minutes.c.run_id == run.run_id)
+                                .order_by(cluster_node_minutes.c.minute, cluster_node_minutes.c.node)).all()
+        if not rows:
+            return None
+        minutes = tuple(NodeMinute(r.node, r.minute, bool(r.driver), bool(r.spot),
+                                   r.cpu_user_percent + r.cpu_system_percent, r.cpu_wait_percent, r.mem_used_percent,
+                                   r.dbus) for r in rows)
+        dbus = sum(m.dbus for m in minutes)
+        return RunUsage(run.run_id, minutes, dbus, dbus * DEMO_DBU_PRICE, "demo", read_at=_now(),
+                        newest=max(m.minute for m in minutes))
+
+    def cluster_costs(self, start: dt.date, end: dt.date) -> list[RunCost]:
+        """DBUs, cost and peak memory of every recorded run of ``start``..``end`` (one grouped read)."""
+        c = cluster_node_minutes.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.run_id, runs.c.business_date, sa.func.sum(c.dbus).label("dbus"),
+                          sa.func.max(c.mem_used_percent).label("peak"))
+                .join(cluster_node_minutes, c.run_id == runs.c.run_id)
+                .where(runs.c.business_date.between(start, end), runs.c.job_name == self.spec.job_name)
+                .group_by(runs.c.run_id, runs.c.business_date)).all()
+        return [RunCost(int(r.run_id), r.business_date, float(r.dbus), float(r.dbus) * DEMO_DBU_PRICE, float(r.peak))
+                for r in rows]
 
     def task_history(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         """Final attempt of every task of the latest run per day (for medians, grids and ETAs)."""

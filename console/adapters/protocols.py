@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from console.adapters.meter import Meter
 from console.model import ActionResult, Run
 from console.settings import Settings
+from console.utilization import RunCost, RunUsage
 from console.workflow import WorkflowSpec
 from jobs.context import TaskContext
 
@@ -108,6 +109,18 @@ class Engine(Protocol):
 
     def cluster_events(self, run: Run, limit: int = 50) -> list[dict[str, Any]]:
         """The job cluster's notable events during ``run`` (none where tasks run without a cluster)."""
+        ...
+
+    def cluster_usage(self, run: Run) -> RunUsage | None:
+        """The job cluster's node timeline, DBUs and cost of ``run`` (None: no record of a cluster for it).
+
+        Raises ``EngineUnavailable`` when the records cannot be read within the read budget, and
+        ``InvalidRequest`` when the engine cannot read them at all (no SQL warehouse, no system tables), with
+        what to enable in its hint."""
+        ...
+
+    def cluster_costs(self, start: dt.date, end: dt.date) -> list[RunCost]:
+        """DBUs, estimated cost and peak memory of the runs of business dates ``start``..``end`` (one read)."""
         ...
 
     def submit(self, kind: str, requested_by: str, idempotency_key: str, business_date: dt.date | None = None,
