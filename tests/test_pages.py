@@ -28,6 +28,7 @@ from console.clock import ET, SystemClock, at_et, business_date, is_business_day
 from console.settings import load_settings
 from console.store import runs, task_runs
 from console.ui import views
+from jobs.demo.anomalies import ANOMALIES
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -459,3 +460,16 @@ def test_a_link_with_a_date_opens_that_day_once_then_the_picker_wins(stack: Stac
     bad.query_params["date"] = "27/11/2026"
     bad.run()
     assert not bad.exception and "expected YYYY-MM-DD" in " ".join(w.value for w in bad.warning)
+
+
+def test_workflow_shows_the_cluster_utilization_of_the_memory_heavy_day(stack: Stack) -> None:
+    """The demo's memory-heavy day: the memory check fails naming the node and the minutes; the panel says demo."""
+    day = stack.history[-1 - next(a.days_ago for a in ANOMALIES if a.kind == "memory_heavy")]
+    at = app("pages/2_Workflow.py").run()
+    at.date_input(key="business_date").set_value(day).run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Cluster utilization" in shown and "Demo data: a synthetic node timeline" in shown
+    assert "worker-3 above 90 % memory for 9 minutes" in shown
+    assert "utilization" in [c.key for c in at.get("plotly_chart")]
+    assert "Traceback" not in shown
